@@ -1,0 +1,177 @@
+"""The `prixfixe-search` command: argument parsing only; each handler lives with its feature.
+
+Handlers are named as "module:function" and imported lazily so that `--help` stays fast and a
+data command never pays for importing Ray or torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from search.errors import PrixFixeError
+
+
+def _handler(parser: argparse.ArgumentParser, target: str) -> None:
+    parser.set_defaults(_handler=target)
+
+
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="convert, simulate and inspect sharded-Parquet datasets")
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+
+    conv = dsub.add_parser(
+        "convert",
+        help="convert a DREAM / DeepSTARR / lentiMPRA / TSV / CSV file into a dataset directory",
+        description="Stream INPUT in chunks into Parquet shards plus dataset.json. Output is "
+        "written under a temporary name and renamed only when complete.",
+    )
+    conv.add_argument("input", help="input file (dream: sequence<TAB>expression, no header)")
+    conv.add_argument(
+        "--format", required=True, choices=["dream", "deepstarr", "lentimpra", "tsv", "csv"]
+    )
+    conv.add_argument("--out", required=True, help="output dataset directory (must not exist)")
+    conv.add_argument("--sequence-col", help="tsv/csv: name of the sequence column")
+    conv.add_argument("--target-cols", help="tsv/csv: comma-separated target column names")
+    conv.add_argument("--plasmid", help="plasmid JSON/FASTA/text with the insert slot as N*80")
+    conv.add_argument("--shard-rows", type=int, default=1_000_000, help="rows per shard")
+    conv.add_argument("--chunk-rows", type=int, default=200_000, help="rows read per chunk")
+    conv.add_argument("--folds", type=int, default=10, help="number of hash folds")
+    conv.add_argument(
+        "--skip-invalid", action="store_true",
+        help="write bad rows to OUT.rejects.tsv instead of stopping at the first one",
+    )
+    conv.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    _handler(conv, "search.data.convert:cli_convert")
+
+    sim = dsub.add_parser(
+        "simulate",
+        help="generate DREAM-like data with a known ground truth (and a matching test suite)",
+    )
+    sim.add_argument("--rows", type=int, required=True, help="training rows")
+    sim.add_argument("--out", required=True, help="output dataset directory")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--test-rows", type=int, default=None, help="rows per test subset")
+    sim.add_argument("--shard-rows", type=int, default=1_000_000)
+    sim.add_argument("--overwrite", action="store_true")
+    _handler(sim, "search.data.simulate:cli_simulate")
+
+    info = dsub.add_parser("info", help="print a dataset's dataset.json summary and verify shards")
+    info.add_argument("dataset", help="dataset directory")
+    info.add_argument("--verify", action="store_true", help="recompute shard checksums")
+    _handler(info, "search.data.schema:cli_info")
+
+
+def _add_train_predict(sub: argparse._SubParsersAction) -> None:
+    tr = sub.add_parser("train", help="train one Prix Fixe model (a preset or any combination)")
+    tr.add_argument("--data", required=True, help="dataset directory")
+    tr.add_argument("--preset", default="dream-cnn", help="preset name (see `presets`)")
+    tr.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a spec field, e.g. core=bhi, core.hidden=64, strategy.lr=0.002",
+    )
+    tr.add_argument("--epochs", type=int, default=None)
+    tr.add_argument("--batches-per-epoch", type=int, default=None)
+    tr.add_argument("--batch-size", type=int, default=None)
+    tr.add_argument("--val-folds", default="0", help="comma-separated validation folds")
+    tr.add_argument("--out", required=True, help="model directory to write")
+    tr.add_argument("--tracking-uri", default=None, help="MLflow URI (default: SQLite beside --out)")
+    tr.add_argument("--experiment", default="prixfixe-train")
+    tr.add_argument("--device", default="auto", help="auto|cpu|cuda")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint if present")
+    _handler(tr, "prixfixe_blocks.cli:cli_train")
+
+    pr = sub.add_parser("predict", help="predict expression for sequences with a trained model")
+    pr.add_argument("--model", required=True, help="model directory (from train or a search)")
+    pr.add_argument("--input", required=True, help="one sequence per line, or TSV/CSV (first col)")
+    pr.add_argument("--out", required=True, help="output TSV: sequence<TAB>prediction")
+    pr.add_argument("--batch-size", type=int, default=1024)
+    pr.add_argument("--device", default="auto")
+    _handler(pr, "prixfixe_blocks.cli:cli_predict")
+
+    ps = sub.add_parser("presets", help="list presets, blocks and strategy components")
+    _handler(ps, "prixfixe_blocks.cli:cli_presets")
+
+
+def _add_search(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="run an architecture/hyperparameter search (Ray Tune+Optuna)")
+    run.add_argument("--data", required=True, help="dataset directory")
+    run.add_argument("--space", default="prixfixe", help="prixfixe | prixfixe-grid | FILE.yaml|.py")
+    run.add_argument("--trials", type=int, default=20)
+    run.add_argument("--epochs", type=int, default=10)
+    run.add_argument("--name", required=True, help="search name (= MLflow experiment)")
+    run.add_argument("--sampler", choices=["tpe", "random", "grid"], default="tpe")
+    run.add_argument("--scheduler", choices=["asha", "none"], default="asha")
+    run.add_argument("--max-concurrent", type=int, default=None)
+    run.add_argument("--gpus-per-trial", type=float, default=None, help="default: 1 if GPUs, else 0")
+    run.add_argument("--cpus-per-trial", type=float, default=1.0)
+    run.add_argument("--storage", default="runs", help="local path or object-store URI")
+    run.add_argument("--tracking-uri", default=None, help="default: sqlite:///STORAGE/mlflow.db")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--time-budget", type=float, default=None, help="seconds for the whole search")
+    run.add_argument("--address", default=None, help="existing Ray cluster (e.g. auto)")
+    run.add_argument(
+        "--fix", action="append", default=[], metavar="KEY=VALUE",
+        help="pin a space parameter, e.g. core=bhi or lr=0.001",
+    )
+    run.add_argument("--batches-per-epoch", type=int, default=None)
+    run.add_argument("--width", choices=["tiny", "small", "published"], default="published",
+                     help="scale block widths down for quick searches")
+    run.add_argument("--no-enqueue-presets", action="store_true")
+    _handler(run, "search.runner:cli_run")
+
+    res = sub.add_parser("resume", help="resume an interrupted search from its checkpoints")
+    res.add_argument("name")
+    res.add_argument("--storage", default="runs")
+    res.add_argument("--tracking-uri", default=None)
+    res.add_argument("--address", default=None)
+    _handler(res, "search.runner:cli_resume")
+
+    st = sub.add_parser("status", help="finished / running / pending counts and the best trial")
+    st.add_argument("name")
+    st.add_argument("--storage", default="runs")
+    _handler(st, "search.status:cli_status")
+
+    demo = sub.add_parser(
+        "demo", help="the README's main job: simulate data and run a small local search"
+    )
+    demo.add_argument("--dir", default="demo", help="where data, runs and MLflow go")
+    demo.add_argument("--rows", type=int, default=20_000)
+    demo.add_argument("--trials", type=int, default=6)
+    demo.add_argument("--epochs", type=int, default=3)
+    _handler(demo, "search.demo:cli_demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="prixfixe-search",
+        description="Search over Prix Fixe sequence-to-expression model blocks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_data(sub)
+    _add_train_predict(sub)
+    _add_search(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    module_name, func_name = args._handler.split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    try:
+        return int(func(args) or 0)
+    except PrixFixeError as err:
+        print(f"prixfixe-search: error: {err}", file=sys.stderr)
+        return err.code
+    except KeyboardInterrupt:
+        print("prixfixe-search: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
