@@ -1,0 +1,79 @@
+"""ModelSpec flat form, overrides and strategy validation (the contract every part relies on)."""
+
+from __future__ import annotations
+
+import pytest
+
+from prixfixe_blocks.spec import BlockSpec, ModelSpec, StrategySpec, make_strategy
+from search.cli import build_parser, main
+from search.errors import ConfigError
+
+
+def _spec() -> ModelSpec:
+    return ModelSpec(
+        BlockSpec("bhi", {"channels": 160}), BlockSpec("autosome"), BlockSpec("autosome")
+    )
+
+
+def test_flat_round_trip() -> None:
+    spec = _spec()
+    flat = spec.to_flat()
+    assert flat["first"] == "bhi" and flat["first.channels"] == 160
+    assert flat["strategy.lr"] == StrategySpec().lr
+    assert ModelSpec.from_flat(flat) == ModelSpec.from_json(spec.to_json())
+
+
+def test_overrides_coerce_and_drop_old_block_params() -> None:
+    spec = _spec().with_overrides(
+        ["first=autosome", "core.hidden=64", "strategy.lr=2e-3", "strategy.batches_per_epoch=none"]
+    )
+    flat = spec.to_flat()
+    assert flat["first"] == "autosome" and "first.channels" not in flat
+    assert flat["core.hidden"] == 64
+    assert spec.strategy.lr == pytest.approx(0.002)
+    assert spec.strategy.batches_per_epoch is None
+    # Same block name keeps its params.
+    assert _spec().with_overrides(["first=bhi"]).first.params == {"channels": 160}
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"rc": "sideways"}, "unknown strategy.rc 'sideways'"),
+        ({"nope": 1}, "unknown strategy field 'nope'"),
+        ({"batch_size": "big"}, "strategy.batch_size: cannot read 'big'"),
+        ({"batch_size": 2.5}, "strategy.batch_size: cannot read 2.5"),
+        ({"lr": None}, "strategy.lr: None is not allowed"),
+    ],
+)
+def test_bad_strategy_values_are_named(values: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        make_strategy(values)
+
+
+def test_bad_override_and_missing_block() -> None:
+    with pytest.raises(ConfigError, match="not KEY=VALUE"):
+        _spec().with_overrides(["core"])
+    with pytest.raises(ConfigError, match="spec names no block for: final"):
+        ModelSpec.from_flat({"first": "bhi", "core": "bhi"})
+    with pytest.raises(ConfigError, match="unknown spec key 'middle'"):
+        ModelSpec.from_flat({"first": "bhi", "core": "bhi", "final": "bhi", "middle": 1})
+
+
+def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    commands = [
+        ["data", "convert"], ["data", "simulate"], ["data", "info"], ["train"], ["predict"],
+        ["presets"], ["run"], ["resume"], ["status"], ["demo"],
+    ]
+    for command in commands:
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args([*command, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: prixfixe-search " + " ".join(command) in capsys.readouterr().out
+
+
+def test_unknown_command_exits_non_zero() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["frobnicate"])
+    assert exit_info.value.code == 2
