@@ -28,7 +28,11 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
         description="Stream INPUT in chunks into Parquet shards plus dataset.json. Output is "
         "written under a temporary name and renamed only when complete.",
     )
-    conv.add_argument("input", help="input file (dream: sequence<TAB>expression, no header)")
+    conv.add_argument(
+        "input", nargs="+",
+        help="input file(s), concatenated in order (dream: sequence<TAB>expression, no header; "
+        "e.g. DeepSTARR train/val/test)",
+    )
     conv.add_argument(
         "--format", required=True, choices=["dream", "deepstarr", "lentimpra", "tsv", "csv"]
     )
@@ -37,13 +41,16 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     conv.add_argument("--target-cols", help="tsv/csv: comma-separated target column names")
     conv.add_argument("--plasmid", help="plasmid JSON/FASTA/text with the insert slot as N*80")
     conv.add_argument("--shard-rows", type=int, default=1_000_000, help="rows per shard")
-    conv.add_argument("--chunk-rows", type=int, default=200_000, help="rows read per chunk")
+    conv.add_argument("--chunk-rows", type=int, default=65_536,
+                      help="about how many rows are read and validated at a time (bounds memory)")
     conv.add_argument("--folds", type=int, default=10, help="number of hash folds")
     conv.add_argument(
         "--skip-invalid", action="store_true",
         help="write bad rows to OUT.rejects.tsv instead of stopping at the first one",
     )
     conv.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    conv.add_argument("--progress", action="store_true",
+                      help="print rows/s to stderr every few seconds (default: when a terminal)")
     _handler(conv, "search.data.convert:cli_convert")
 
     sim = dsub.add_parser(
@@ -100,7 +107,8 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run an architecture/hyperparameter search (Ray Tune+Optuna)")
     run.add_argument("--data", required=True, help="dataset directory")
     run.add_argument("--space", default="prixfixe", help="prixfixe | prixfixe-grid | FILE.yaml|.py")
-    run.add_argument("--trials", type=int, default=20)
+    run.add_argument("--trials", type=int, default=None,
+                     help="number of trials (default 20; with --sampler grid: the whole grid)")
     run.add_argument("--epochs", type=int, default=10)
     run.add_argument("--name", required=True, help="search name (= MLflow experiment)")
     run.add_argument("--sampler", choices=["tpe", "random", "grid"], default="tpe")

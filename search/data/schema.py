@@ -1,4 +1,4 @@
-"""The dataset format: a directory of Parquet shards plus ``dataset.json`` (docs/ARCHITECTURE.md §1).
+"""The dataset format: Parquet shards plus ``dataset.json`` (docs/ARCHITECTURE.md section 1).
 
 This module owns the metadata (``DatasetMeta``, ``open_dataset``), the stable hash folds, and
 the ``data info`` command. Writing lives in ``search.data.writer``.
@@ -27,6 +27,7 @@ LEFT_ADAPTER = "TGCATTTTTTTCACATC"
 RIGHT_ADAPTER = "GGTTACGGCTGTT"
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+HASH_BLOCK = 16_384
 
 
 @dataclass
@@ -101,20 +102,27 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def string_buffers(seqs: pa.Array | pa.ChunkedArray | list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Zero-copy view of a string array: (bytes uint8, offsets int64 of length n+1)."""
+def as_string_array(seqs: pa.Array | pa.ChunkedArray | list[str]) -> pa.Array:
+    """One contiguous Arrow string (or large_string) array from any supported input."""
     if isinstance(seqs, pa.ChunkedArray):
         seqs = seqs.combine_chunks() if seqs.num_chunks != 1 else seqs.chunk(0)
     elif not isinstance(seqs, pa.Array):
         seqs = pa.array(list(seqs), type=pa.string())
     if not (pa.types.is_string(seqs.type) or pa.types.is_large_string(seqs.type)):
         seqs = seqs.cast(pa.large_string())
+    return seqs
+
+
+def string_buffers(seqs: pa.Array | pa.ChunkedArray | list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-copy view of a string array: (bytes uint8, offsets int64 of length n+1)."""
+    seqs = as_string_array(seqs)
     if seqs.null_count:
         raise DataError("null sequence in input", field="sequence")
     width = np.int64 if pa.types.is_large_string(seqs.type) else np.int32
     _, off_buf, data_buf = seqs.buffers()
     offsets = np.frombuffer(off_buf, dtype=width)[seqs.offset: seqs.offset + len(seqs) + 1]
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    empty = np.zeros(0, np.uint8)
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else empty
     return data, offsets.astype(np.int64)
 
 
@@ -130,25 +138,31 @@ def sequence_hash(seqs: pa.Array | pa.ChunkedArray | list[str]) -> np.ndarray:
     """Stable 64-bit hash per sequence (upper-case bytes, position-weighted, SplitMix64-mixed).
 
     Depends only on the bytes of each sequence, never on row order, chunking or the process, so
-    duplicates share a hash and re-conversions reproduce it.
+    duplicates share a hash and re-conversions reproduce it. Rows are hashed in blocks to keep
+    the uint64 temporaries small (memory stays bounded for any chunk size).
     """
     data, offsets = string_buffers(seqs)
     n = len(offsets) - 1
+    out = np.zeros(n, np.uint64)
+    for lo in range(0, n, HASH_BLOCK):
+        hi = min(lo + HASH_BLOCK, n)
+        out[lo:hi] = _hash_block(data, offsets[lo: hi + 1])
+    return out
+
+
+def _hash_block(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``sequence_hash`` of the rows delimited by ``offsets`` (n+1 entries) in ``data``."""
     lengths = np.diff(offsets)
-    if n == 0:
-        return np.zeros(0, np.uint64)
-    upper = data.copy()
-    lower = (upper >= ord("a")) & (upper <= ord("z"))
-    upper[lower] -= 32
-    starts = offsets[:-1]
-    body = upper[offsets[0]: offsets[-1]].astype(np.uint64)
-    pos = np.arange(len(body), dtype=np.int64) - np.repeat(starts - offsets[0], lengths)
-    weights = _splitmix64(pos.astype(np.uint64))
-    contrib = (body + np.uint64(1)) * weights  # wraps mod 2**64 by design
-    sums = np.zeros(n, np.uint64)
+    body = data[offsets[0]: offsets[-1]].astype(np.uint64)
+    lower = (body >= ord("a")) & (body <= ord("z"))
+    body[lower] -= np.uint64(32)
+    starts = offsets[:-1] - offsets[0]
+    pos = np.arange(len(body), dtype=np.uint64) - np.repeat(starts, lengths).astype(np.uint64)
+    contrib = (body + np.uint64(1)) * _splitmix64(pos)  # wraps mod 2**64 by design
+    sums = np.zeros(len(lengths), np.uint64)
     nonempty = lengths > 0
     if len(body):
-        sums[nonempty] = np.add.reduceat(contrib, (starts - offsets[0])[nonempty])
+        sums[nonempty] = np.add.reduceat(contrib, starts[nonempty])
     return _splitmix64(sums ^ lengths.astype(np.uint64))
 
 

@@ -132,7 +132,10 @@ class DatasetWriter:
 
     def _open_shard(self) -> None:
         name = SHARD_PATTERN.format(len(self._shards))
-        self._writer = pq.ParquetWriter(self.tmp / name, self._schema, compression="zstd")
+        # No dictionary for the (nearly unique) sequences: it only slows reading down 3x.
+        dictionary = [n for n in self._schema.names if n != "sequence"]
+        self._writer = pq.ParquetWriter(self.tmp / name, self._schema, compression="zstd",
+                                        use_dictionary=dictionary)
         self._shards.append({"file": name, "rows": 0, "sha256": ""})
         self._shard_rows_written = 0
 
