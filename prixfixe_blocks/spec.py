@@ -175,7 +175,8 @@ def coerce(value: Any, annotation: Any, where: str) -> Any:
     if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
         if "None" in text:
             return None
-        raise ConfigError(f"{where}: None is not allowed")
+        if value is None or not text.startswith("str"):  # "none" is a valid str (strategy.rc)
+            raise ConfigError(f"{where}: None is not allowed")
     try:
         if text.startswith("bool"):
             if isinstance(value, str):

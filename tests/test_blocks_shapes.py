@@ -1,0 +1,138 @@
+"""Output shapes are computed, not hand-wired, and compose inserts the adapters it must."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from prixfixe_blocks.adapters import OneHot, Projection, PseudoTokens
+from prixfixe_blocks.base import Shape
+from prixfixe_blocks.compose import DEFAULT_INPUT_SHAPES, compose, example_batch
+from prixfixe_blocks.presets import tiny_spec
+from prixfixe_blocks.registry import get_block, make_config, tiny_params
+from prixfixe_blocks.spec import BlockSpec, InputShape, ModelSpec, StrategySpec
+from prixfixe_blocks.targets import make_target
+
+torch.set_num_threads(2)
+
+FEATURE_SHAPES = [Shape("features", 6, 150), Shape("features", 4, 110),
+                  Shape("features", 16, 58, n_pseudo=2)]
+
+
+def build(role: str, name: str, shape: Shape, **params: object) -> nn.Module:
+    entry = get_block(role, name)
+    config = make_config(role, name, {**tiny_params(role, name), **params})
+    if role == "final":
+        return entry.cls(config, shape, make_target("softbin", 2, None))
+    return entry.cls(config, shape)
+
+
+@pytest.mark.parametrize("shape", FEATURE_SHAPES, ids=lambda s: s.describe())
+@pytest.mark.parametrize("role,name", [
+    ("first", "autosome"), ("first", "bhi"), ("first", "unlockdna"), ("core", "autosome"),
+    ("core", "bhi"), ("core", "camformers"), ("final", "autosome"), ("final", "bhi"),
+    ("final", "camformers"),
+])
+def test_output_shape_matches_a_real_forward(role: str, name: str, shape: Shape) -> None:
+    block = build(role, name, shape).train()
+    out = block(torch.randn(5, shape.channels, shape.length))
+    declared = block.output_shape()
+    if out.dim() == 2:
+        assert (declared.kind, declared.channels) == ("vector", out.shape[1])
+    else:
+        assert (declared.channels, declared.length) == tuple(out.shape[1:])
+    assert block.training  # computing the shape leaves the mode alone
+
+
+def test_widths_follow_the_config() -> None:
+    shape = Shape("features", 6, 150)
+    assert build("first", "bhi", shape, channels=12).output_shape() == Shape("features", 24, 150)
+    assert build("core", "autosome", shape, block_sizes=(8, 24)).output_shape().channels == 24
+    pooled = build("core", "camformers", shape, pool_sizes=(2, 3, 1)).output_shape()
+    assert (pooled.channels, pooled.length) == (8, 25)
+    assert build("final", "bhi", shape).output_shape() == Shape("vector", 36, 1)  # 2 x 18 bins
+
+
+def test_unlockdna_first_prepends_pseudo_tokens_for_tokens_and_features() -> None:
+    tokens = build("first", "unlockdna", Shape("tokens", 6, 200), n_pseudo=3)
+    out = tokens(torch.randint(0, 6, (2, 200)))
+    assert out.shape == (2, 16, 203)
+    assert tokens.output_shape() == Shape("features", 16, 203, n_pseudo=3)
+    features = build("first", "unlockdna", Shape("features", 4, 110), kmer=10)
+    assert features.output_shape() == Shape("features", 16, 112, n_pseudo=2)
+
+
+def test_pseudo_tokens_survive_length_keeping_cores_only() -> None:
+    shape = Shape("features", 16, 58, n_pseudo=2)
+    assert build("core", "bhi", shape).output_shape().n_pseudo == 2
+    assert build("core", "camformers", shape).output_shape().n_pseudo == 0
+
+
+def adapter_types(model: nn.Module, role: str) -> list[type]:
+    return [type(m) for m in model.adapters[role]]
+
+
+def model_for(first: str, core: str, final: str, encoding: str) -> nn.Module:
+    spec = ModelSpec(BlockSpec(first), BlockSpec(core), BlockSpec(final),
+                     StrategySpec(encoding=encoding, target="huber"))
+    return compose(tiny_spec(spec))
+
+
+def test_tokens_are_one_hot_encoded_for_feature_first_blocks() -> None:
+    model = model_for("autosome", "autosome", "autosome", "unlockdna")
+    assert adapter_types(model, "first") == [OneHot]
+    assert model.first.in_shape == Shape("features", 6, 200)
+    assert adapter_types(model_for("unlockdna", "bhi", "bhi", "unlockdna"), "first") == []
+
+
+def test_projection_when_a_core_wants_another_width() -> None:
+    model = model_for("bhi", "unlockdna", "autosome", "bhi")  # bhi first: 16 ch; core d_model 16
+    assert adapter_types(model, "core") == []
+    spec = tiny_spec(ModelSpec(BlockSpec("bhi"), BlockSpec("unlockdna"), BlockSpec("autosome")))
+    model = compose(spec.with_overrides(["core.d_model=24", "core.n_heads=4"]))
+    assert adapter_types(model, "core") == [Projection]
+    assert model.core.in_shape.channels == 24
+
+
+def test_pseudo_tokens_made_by_attention_pooling_when_missing() -> None:
+    made = model_for("bhi", "camformers", "unlockdna", "bhi")
+    assert adapter_types(made, "final") == [PseudoTokens]
+    assert made.final.in_shape.n_pseudo == 2
+    kept = model_for("unlockdna", "unlockdna", "unlockdna", "unlockdna")
+    assert adapter_types(kept, "final") == []
+
+
+def test_mlm_loss_works_when_the_core_pooled_the_positions() -> None:
+    model = model_for("unlockdna", "camformers", "unlockdna", "unlockdna")
+    batch = example_batch(model.input_shape, 1, 2, mask_fraction=0.3)
+    _, parts = model.training_step(batch)
+    assert parts["loss_aux"] > 0.0
+
+
+def test_default_input_shapes_are_the_dream_encodings() -> None:
+    assert DEFAULT_INPUT_SHAPES == {
+        "autosome": InputShape("features", 6, 150),
+        "bhi": InputShape("features", 4, 110),
+        "unlockdna": InputShape("tokens", 6, 200),
+    }
+
+
+def test_other_input_shapes_compose_too() -> None:
+    deepstarr = InputShape("features", 4, 249)
+    spec = tiny_spec(ModelSpec(BlockSpec("bhi"), BlockSpec("camformers"), BlockSpec("bhi"),
+                               StrategySpec(encoding="bhi", target="mse")))
+    model = compose(spec, input_shape=deepstarr, n_targets=2)
+    pred = model.eval()(example_batch(deepstarr, 2, 4))
+    assert pred.shape == (4, 2)
+
+
+def test_state_dict_round_trip_gives_the_same_predictions() -> None:
+    spec = tiny_spec(ModelSpec(BlockSpec("unlockdna"), BlockSpec("bhi"), BlockSpec("autosome")))
+    stats = [(5.0, 2.0)]
+    model = compose(spec, target_stats=stats).eval()
+    batch = example_batch(model.input_shape, 1, 3)
+    again = compose(spec).eval()  # default stats: restored from the state dict
+    again.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(model(batch), again(batch))
