@@ -1,0 +1,165 @@
+"""The experiment directory: Ray Tune's files plus ours, beside each other.
+
+`STORAGE/NAME/tune/` holds Ray Tune's experiment state and trial checkpoints (a directory of
+its own: on restore Tune syncs its experiment directory back from a staged copy, which would
+overwrite newer files of ours), and `STORAGE/NAME/` holds:
+  search.json      the run's options, MLflow parent run, data checksum (what `resume` reads)
+  trials.json      one record per trial (status, epochs, metrics, config): `status` reads it
+  driver.json      the driver's pid/host/state, so `status` can tell a lost driver
+  mlflow_runs.json trial id -> MLflow run id (a resumed trial continues its own run)
+  optuna.journal   the Optuna study (open with `optuna-dashboard optuna.journal`)
+  leaderboard.csv, curves.png, best_model/   written at the end
+Every JSON file is written to a temporary name and renamed, so a killed driver leaves no
+half-written file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from search.errors import ConfigError
+
+SEARCH_FILE = "search.json"
+TRIALS_FILE = "trials.json"
+DRIVER_FILE = "driver.json"
+RUNS_FILE = "mlflow_runs.json"
+OPTUNA_FILE = "optuna.journal"
+LEADERBOARD_FILE = "leaderboard.csv"
+PLOT_FILE = "curves.png"
+BEST_MODEL_DIR = "best_model"
+TUNE_DIR = "tune"
+SYNCED_FILES = (SEARCH_FILE, TRIALS_FILE, DRIVER_FILE, RUNS_FILE, OPTUNA_FILE)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to a temporary sibling, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def open_experiment(storage: str, name: str) -> ExperimentDir:
+    """The experiment directory of search `name` under `--storage` (a path or a URI).
+
+    For a URI (`s3://bucket/runs`, `gs://...`, `file:///...`) our files live in a local cache
+    (`$PRIXFIXE_CACHE`, default `~/.cache/prixfixe-search`) and are copied to `URI/NAME/` after
+    every change; Ray Tune writes `URI/NAME/tune/` itself.
+    """
+    if not name or "/" in name or name in (".", ".."):
+        raise ConfigError(f"invalid search name '{name}' (a plain directory name is needed)")
+    if "://" not in storage:
+        return ExperimentDir(Path(storage).expanduser().resolve() / name)
+    remote = f"{storage.rstrip('/')}/{name}"
+    try:
+        pafs.FileSystem.from_uri(remote)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as err:
+        raise ConfigError(f"--storage {storage}: not a storage URI pyarrow can open ({err})") \
+            from err
+    cache = Path(os.environ.get("PRIXFIXE_CACHE", "~/.cache/prixfixe-search")).expanduser()
+    digest = hashlib.sha1(remote.encode()).hexdigest()[:12]
+    return ExperimentDir((cache / digest / name).resolve(), remote)
+
+
+@dataclass(frozen=True)
+class ExperimentDir:
+    """Paths and small JSON state of one search's experiment directory (local, or a local
+    cache mirrored to `remote`)."""
+
+    root: Path
+    remote: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    @property
+    def tune_storage(self) -> str:
+        """Ray Tune's `storage_path` (its experiment directory is `<this>/tune`)."""
+        return self.remote or str(self.root)
+
+    @property
+    def tune_path(self) -> str:
+        """Ray Tune's experiment directory (what `Tuner.restore` takes)."""
+        return f"{self.tune_storage.rstrip('/')}/{TUNE_DIR}"
+
+    @property
+    def where(self) -> str:
+        return self.remote or str(self.root)
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def read_json(self, name: str, default: Any = None) -> Any:
+        """A JSON file of the directory, or `default` when it does not exist."""
+        path = self.root / name
+        if not path.is_file():
+            return default
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path}: unreadable ({err})") from err
+
+    def write_json(self, name: str, value: Any) -> None:
+        atomic_write_text(self.root / name, json.dumps(value, indent=2, sort_keys=True) + "\n")
+        self.push(name)
+
+    def push(self, *names: str) -> None:
+        """Copy files or directories of the local directory to the remote one (if any)."""
+        if not self.remote:
+            return
+        fs, base = pafs.FileSystem.from_uri(self.remote)
+        for name in names:
+            local = self.root / name
+            if not local.exists():
+                continue
+            if local.is_dir():
+                fs.create_dir(f"{base}/{name}", recursive=True)
+            else:
+                fs.create_dir(base, recursive=True)
+            pafs.copy_files(str(local), f"{base}/{name}", source_filesystem=pafs.LocalFileSystem(),
+                            destination_filesystem=fs)
+
+    def pull(self) -> None:
+        """Copy our files from the remote directory into the local cache (resume, status)."""
+        if not self.remote:
+            return
+        fs, base = pafs.FileSystem.from_uri(self.remote)
+        self.root.mkdir(parents=True, exist_ok=True)
+        for name in SYNCED_FILES:
+            if fs.get_file_info(f"{base}/{name}").type == pafs.FileType.File:
+                pafs.copy_files(f"{base}/{name}", str(self.root / name), source_filesystem=fs,
+                                destination_filesystem=pafs.LocalFileSystem())
+
+    def search(self) -> dict[str, Any]:
+        """search.json; ConfigError if this is not a search directory."""
+        doc = self.read_json(SEARCH_FILE)
+        if doc is None:
+            raise ConfigError(f"no search found at {self.where} (missing {SEARCH_FILE})")
+        return doc
+
+    def mark_driver(self, state: str) -> None:
+        """Record the driver's pid, host and state ("running", "finished", "failed")."""
+        self.write_json(DRIVER_FILE, {"pid": os.getpid(), "host": socket.gethostname(),
+                                      "state": state, "updated": time.time()})
+
+    def driver_alive(self) -> bool:
+        """Whether the recorded driver still runs (same host, pid alive, state running)."""
+        doc = self.read_json(DRIVER_FILE, {})
+        if doc.get("state") != "running" or doc.get("host") != socket.gethostname():
+            return False
+        try:
+            os.kill(int(doc["pid"]), 0)
+        except (OSError, KeyError, ValueError):
+            return False
+        return True

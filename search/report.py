@@ -1,0 +1,112 @@
+"""Leaderboard of a search: rows from trials.json, a compact text table, CSV and a PNG plot."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search.experiment import atomic_write_text
+from search.png import Canvas, palette
+
+METRIC = "best_val_pearson"
+COLUMNS: tuple[str, ...] = (
+    "rank", "trial", "trial_id", "status", "epoch", METRIC, "val_pearson", "val_spearman",
+    "train_loss", "seqs_per_s", "strategy", "first", "core", "final", "node_id", "config",
+)
+
+
+def leaderboard_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per trial, best first (trials without a result last)."""
+    rows = []
+    for record in records.values():
+        metrics, config = record.get("metrics", {}), record.get("config", {})
+        rows.append({
+            "trial_id": record["trial_id"],
+            "trial": f"{record['index']:03d}", "status": record.get("status", "?"),
+            "epoch": record.get("epoch", 0),
+            **{k: metrics.get(k) for k in (METRIC, "val_pearson", "val_spearman",
+                                           "train_loss", "seqs_per_s")},
+            "strategy": config.get("strategy", config.get("strategy.encoding", "")),
+            **{role: config.get(role, "") for role in ("first", "core", "final")},
+            "node_id": (record.get("node_id") or "")[:12],
+            "config": json.dumps(config, sort_keys=True),
+        })
+    rows.sort(key=lambda r: (-_score(r[METRIC]), r["trial"]))
+    for rank, row in enumerate(rows, 1):
+        row["rank"] = rank
+    return rows
+
+
+def _score(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else -math.inf
+
+
+def format_table(rows: list[dict[str, Any]], limit: int | None = None) -> str:
+    """A compact fixed-width table of the leaderboard (first `limit` rows)."""
+    shown = rows if limit is None else rows[:limit]
+    head = (f"{'#':>3} {'trial':>5} {'status':<8} {'ep':>3} {'best_r':>7} {'val_r':>7} "
+            f"{'val_rho':>7} {'seq/s':>7}  blocks (first/core/final) + strategy")
+    lines = [head]
+    for r in shown:
+        lines.append(
+            f"{r['rank']:>3} {r['trial']:>5} {r['status']:<8} {r['epoch']:>3} "
+            f"{_num(r[METRIC])} {_num(r['val_pearson'])} {_num(r['val_spearman'])} "
+            f"{_num(r['seqs_per_s'], 7, 0)}  {r['first']}/{r['core']}/{r['final']}"
+            f" + {r['strategy']}"
+        )
+    if limit is not None and len(rows) > limit:
+        lines.append(f"    ... {len(rows) - limit} more")
+    return "\n".join(lines)
+
+
+def _num(value: Any, width: int = 7, digits: int = 4) -> str:
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return f"{'-':>{width}}"
+    return f"{value:>{width}.{digits}f}"
+
+
+def write_leaderboard_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """The leaderboard as CSV (atomic)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def write_curves_png(path: Path, records: dict[str, dict[str, Any]],
+                     size: tuple[int, int] = (640, 400)) -> None:
+    """best_val_pearson per trial over epochs, one coloured line per trial (no text)."""
+    curves = [
+        [(h["epoch"], h[METRIC]) for h in r.get("history", []) if _score(h.get(METRIC)) > -1]
+        for r in sorted(records.values(), key=lambda r: r["index"])
+    ]
+    points = [p for c in curves for p in c]
+    width, height = size
+    canvas = Canvas(width, height)
+    margin = 30
+    canvas.axes(margin)
+    if points:
+        max_epoch = max(2, max(p[0] for p in points))
+        values = np.array([p[1] for p in points], dtype=float)
+        low, high = float(values.min()), float(values.max())
+        span = max(high - low, 1e-6)
+
+        def to_px(epoch: float, value: float) -> tuple[float, float]:
+            x = margin + (epoch - 1) / (max_epoch - 1) * (width - 2 * margin)
+            y = height - margin - (value - low) / span * (height - 2 * margin)
+            return x, y
+
+        for colour, curve in zip(palette(len(curves)), curves, strict=True):
+            pixels = [to_px(e, v) for e, v in curve]
+            for a, b in zip(pixels, pixels[1:], strict=False):
+                canvas.line(a, b, colour)
+            for x, y in pixels:
+                canvas.dot(x, y, colour)
+    canvas.save(path)

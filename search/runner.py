@@ -1,0 +1,304 @@
+"""`prixfixe-search run` and `resume`: Ray Tune + OptunaSearch + ASHA, tracked in MLflow.
+
+Everything a search needs to be resumed is in its experiment directory (search.json, Ray
+Tune's state, the Optuna journal), so `resume NAME` needs only the name and the storage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from search.errors import ConfigError
+from search.experiment import (
+    OPTUNA_FILE,
+    SEARCH_FILE,
+    TUNE_DIR,
+    ExperimentDir,
+    open_experiment,
+)
+from search.trainable import METRIC, MODE, TrialSettings, fail_once_from_env, train_trial
+
+DEFAULT_TRIALS = 20
+MAX_FAILURES = 2
+
+
+@dataclass
+class SearchOptions:
+    """The options of `prixfixe-search run` (also what search.json stores)."""
+
+    data: str
+    name: str
+    space: str = "prixfixe"
+    trials: int | None = None
+    epochs: int = 10
+    sampler: str = "tpe"
+    scheduler: str = "asha"
+    max_concurrent: int | None = None
+    gpus_per_trial: float | None = None
+    cpus_per_trial: float = 1.0
+    storage: str = "runs"
+    tracking_uri: str | None = None
+    seed: int = 0
+    time_budget: float | None = None
+    address: str | None = None
+    fix: list[str] = field(default_factory=list)
+    batches_per_epoch: int | None = None
+    width: str = "published"
+    enqueue_presets: bool = True
+    num_cpus: int | None = None  # embedded Ray only; default os.cpu_count()
+    val_folds: tuple[int, ...] = (0,)
+
+
+@dataclass
+class Prepared:
+    """A checked search, ready to launch."""
+
+    opts: SearchOptions
+    exp: ExperimentDir
+    space: Any
+    meta: Any
+    overrides: dict[str, Any]
+    trials: int
+
+
+def prepare(opts: SearchOptions) -> Prepared:
+    """Validate data, space and sampler before anything starts; ConfigError/DataError if bad."""
+    from search.data.schema import open_dataset
+    from spaces import check_space, grid_size, load_space, parse_fixes
+
+    exp = open_experiment(opts.storage, opts.name)
+    exp.pull()
+    if exp.path(SEARCH_FILE).exists():
+        raise ConfigError(f"search '{opts.name}' already exists at {exp.where}; use "
+                          f"`prixfixe-search resume {opts.name}` or another --name")
+    if opts.epochs < 1 or (opts.trials is not None and opts.trials < 1):
+        raise ConfigError("--epochs and --trials must be at least 1")
+    meta = open_dataset(opts.data)
+    space = load_space(opts.space, width=opts.width, fixed=parse_fixes(opts.fix))
+    grid = opts.sampler == "grid"
+    trials = opts.trials or DEFAULT_TRIALS
+    if grid:
+        size = grid_size(space)
+        if opts.trials is not None and opts.trials > size:
+            print(f"--trials {opts.trials} is more than the grid's {size} combinations: "
+                  f"running {size}")
+        trials = min(opts.trials or size, size)
+    overrides = run_overrides(opts)
+    checked = check_space(space, meta=meta, overrides=overrides, seed=opts.seed, grid=grid)
+    print(f"space '{opts.space}' checked: {checked} sampled configurations build and train "
+          "one step")
+    return Prepared(opts, exp, space, meta, overrides, trials)
+
+
+def run_overrides(opts: SearchOptions) -> dict[str, Any]:
+    """Spec fields set by the run rather than the space (epochs drive the LR schedules)."""
+    overrides: dict[str, Any] = {"strategy.epochs": opts.epochs}
+    if opts.batches_per_epoch:
+        overrides["strategy.batches_per_epoch"] = opts.batches_per_epoch
+    return overrides
+
+
+def data_checksum(meta: Any) -> str:
+    """A short checksum of a dataset (from its shards' sha256)."""
+    text = json.dumps([s.get("sha256", s.get("file")) for s in meta.shards])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_search(opts: SearchOptions) -> dict[str, Any]:
+    """Check, then run a new search; returns the summary written by `finish`."""
+    from search.mlflow_utils import resolve_tracking_uri
+    from search.tracking import code_version, start_parent_run
+
+    prep = prepare(opts)
+    uri = resolve_tracking_uri(opts.tracking_uri, prep.exp.root.parent)
+    tags = {"space": opts.space, "data_checksum": data_checksum(prep.meta),
+            "sampler": opts.sampler, "scheduler": opts.scheduler, "seed": str(opts.seed),
+            "code_version": code_version(), "width": opts.width, "search": opts.name}
+    params = {"trials": str(prep.trials), "epochs": str(opts.epochs), "data": opts.data,
+              "fix": ",".join(opts.fix) or "-"}
+    exp_id, parent = start_parent_run(uri, opts.name, tags, params)
+    prep.exp.root.mkdir(parents=True, exist_ok=True)
+    prep.exp.write_json(SEARCH_FILE, {
+        "options": asdict(opts), "trials": prep.trials, "epochs": opts.epochs,
+        "time_budget": opts.time_budget, "overrides": prep.overrides,
+        "tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": parent,
+        "data_dir": str(Path(opts.data).resolve()), "fail_once": fail_once_from_env(),
+        "created": time.time(),
+    })
+    with ray_session(opts.address, opts.num_cpus):
+        tuner = make_tuner(prep)
+        return launch(prep.exp, tuner)
+
+
+def resume_search(name: str, storage: str = "runs", tracking_uri: str | None = None,
+                  address: str | None = None) -> dict[str, Any]:
+    """Restore an interrupted search: finished trials kept, unfinished ones continued."""
+    from ray import tune
+
+    exp = open_experiment(storage, name)
+    exp.pull()
+    doc = exp.search()
+    if tracking_uri and tracking_uri != doc["tracking_uri"]:
+        doc["tracking_uri"] = tracking_uri
+        exp.write_json(SEARCH_FILE, doc)
+    if not tune.Tuner.can_restore(exp.tune_path):
+        raise ConfigError(f"search '{name}' at {exp.where} has no Ray Tune state to restore")
+    opts = SearchOptions(**{**doc["options"], "address": address or doc["options"]["address"]})
+    with ray_session(opts.address, opts.num_cpus):
+        trainable = make_trainable(opts, doc, exp.root)
+        tuner = tune.Tuner.restore(exp.tune_path, trainable=trainable,
+                                   resume_unfinished=True, resume_errored=True)
+        return launch(exp, tuner)
+
+
+def launch(exp: ExperimentDir, tuner: Any) -> dict[str, Any]:
+    """Fit, then write the leaderboard, plot, best model and MLflow summary."""
+    from search.finish import finish
+    from search.tracking import set_run_status
+
+    doc = exp.search()
+    set_run_status(doc["tracking_uri"], doc["parent_run_id"], "RUNNING")
+    exp.mark_driver("running")
+    try:
+        results = tuner.fit()
+    except BaseException:
+        exp.mark_driver("failed")
+        set_run_status(doc["tracking_uri"], doc["parent_run_id"], "FAILED")
+        raise
+    summary = finish(exp, results)
+    exp.mark_driver("finished")
+    return summary
+
+
+class ray_session:  # noqa: N801 (used as a context manager, reads like a function)
+    """ray.init for the search (an existing cluster, or embedded) and shutdown after."""
+
+    def __init__(self, address: str | None, num_cpus: int | None) -> None:
+        self.address, self.num_cpus = address, num_cpus
+
+    def __enter__(self) -> None:
+        import ray
+
+        # Snapshot Tune's experiment state every second (default: every >= 10 s): a driver
+        # lost later re-runs at most the last second's work, not finished trials' last epoch.
+        os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
+        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+        for name in ("ray.tune", "ray.train", "ray.air"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        if ray.is_initialized():
+            return
+        if self.address:
+            ray.init(address=self.address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=self.num_cpus or os.cpu_count(), include_dashboard=False,
+                     log_to_driver=False)
+
+    def __exit__(self, *exc: Any) -> None:
+        import ray
+
+        ray.shutdown()
+
+
+def make_trainable(opts: SearchOptions, doc: dict[str, Any], root: Path) -> Any:
+    """`train_trial` with the run's settings and per-trial resources (same name on restore)."""
+    import ray
+    from ray import tune
+
+    settings = TrialSettings(
+        data_dir=doc["data_dir"], epochs=int(doc["epochs"]), overrides=dict(doc["overrides"]),
+        val_folds=tuple(opts.val_folds), seed=opts.seed,
+        marker_dir=str(root), fail_once=doc.get("fail_once", ""),
+    )
+    gpus = opts.gpus_per_trial
+    if gpus is None:
+        gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    resources = {"cpu": opts.cpus_per_trial, "gpu": gpus}
+    return tune.with_resources(tune.with_parameters(train_trial, settings=settings), resources)
+
+
+def make_searcher(prep: Prepared) -> Any:
+    """OptunaSearch over the space (TPE multivariate+group with constant liar, or random/grid),
+    its study kept in the experiment directory's Optuna journal."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from search.searcher import DurableOptunaSearch
+    from spaces import grid_space
+
+    opts = prep.opts
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    if opts.sampler == "grid":
+        sampler: Any = optuna.samplers.GridSampler(grid_space(prep.space), seed=opts.seed)
+    elif opts.sampler == "random":
+        sampler = optuna.samplers.RandomSampler(seed=opts.seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=opts.seed, multivariate=True, group=True,
+                                             constant_liar=True)
+    points = prep.space.points() if opts.enqueue_presets and opts.sampler != "grid" else []
+    storage = JournalStorage(JournalFileBackend(str(prep.exp.path(OPTUNA_FILE))))
+    return DurableOptunaSearch(space=prep.space, metric=METRIC, mode=MODE, sampler=sampler,
+                               points_to_evaluate=points or None, storage=storage,
+                               study_name=opts.name, seed=opts.seed)
+
+
+def make_tuner(prep: Prepared) -> Any:
+    """The Tuner: searcher, ASHA on `epoch`, retries from checkpoints, our callbacks."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from search.progress import TrialLedger
+    from search.tracking import MlflowTracking
+
+    opts, exp = prep.opts, prep.exp
+    scheduler = (ASHAScheduler(time_attr="epoch", max_t=opts.epochs, grace_period=1,
+                               reduction_factor=3)
+                 if opts.scheduler == "asha" else FIFOScheduler())
+    tune_config = tune.TuneConfig(
+        metric=METRIC, mode=MODE, search_alg=make_searcher(prep), scheduler=scheduler,
+        num_samples=prep.trials, max_concurrent_trials=opts.max_concurrent,
+        time_budget_s=opts.time_budget, reuse_actors=True,
+    )
+    run_config = tune.RunConfig(
+        name=TUNE_DIR, storage_path=exp.tune_storage, verbose=0,
+        callbacks=[TrialLedger(exp), MlflowTracking(exp)],
+        failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+    )
+    trainable = make_trainable(opts, exp.search(), exp.root)
+    return tune.Tuner(trainable, tune_config=tune_config,
+                      run_config=run_config)
+
+
+def options_from_args(args: argparse.Namespace) -> SearchOptions:
+    """SearchOptions from the `run` subcommand's arguments."""
+    return SearchOptions(
+        data=args.data, name=args.name, space=args.space, trials=args.trials,
+        epochs=args.epochs, sampler=args.sampler, scheduler=args.scheduler,
+        max_concurrent=args.max_concurrent, gpus_per_trial=args.gpus_per_trial,
+        cpus_per_trial=args.cpus_per_trial, storage=args.storage,
+        tracking_uri=args.tracking_uri, seed=args.seed, time_budget=args.time_budget,
+        address=args.address, fix=list(args.fix), batches_per_epoch=args.batches_per_epoch,
+        width=args.width, enqueue_presets=not args.no_enqueue_presets,
+    )
+
+
+def cli_run(args: argparse.Namespace) -> int:
+    """Handler of `prixfixe-search run`."""
+    summary = run_search(options_from_args(args))
+    return 0 if summary.get("best") else 1
+
+
+def cli_resume(args: argparse.Namespace) -> int:
+    """Handler of `prixfixe-search resume`."""
+    summary = resume_search(args.name, args.storage, args.tracking_uri, args.address)
+    return 0 if summary.get("best") else 1

@@ -1,0 +1,52 @@
+"""`prixfixe-search status NAME`: counts and the best trial, read from files (no Ray started)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from search.experiment import TRIALS_FILE, open_experiment
+from search.report import format_table, leaderboard_rows
+
+FINISHED = ("FINISHED", "STOPPED", "FAILED")
+
+
+def search_status(name: str, storage: str = "runs") -> dict[str, Any]:
+    """finished / running / pending counts, the best row and whether the driver is alive."""
+    exp = open_experiment(storage, name)
+    exp.pull()
+    doc = exp.search()
+    records = exp.read_json(TRIALS_FILE, {})
+    alive = exp.driver_alive()
+    counts = {"finished": 0, "running": 0, "interrupted": 0}
+    for record in records.values():
+        status = record.get("status", "PENDING")
+        if status in FINISHED:
+            counts["finished"] += 1
+        elif status == "RUNNING" and alive:
+            counts["running"] += 1
+        elif status == "RUNNING":
+            counts["interrupted"] += 1
+    counts["pending"] = max(0, int(doc["trials"]) - len(records))
+    rows = leaderboard_rows(records)
+    best = rows[0] if rows and rows[0]["best_val_pearson"] is not None else None
+    return {"name": name, "root": exp.where, "trials": int(doc["trials"]),
+            "counts": counts, "driver_alive": alive, "best": best, "rows": rows,
+            "driver": exp.read_json("driver.json", {}).get("state", "unknown")}
+
+
+def cli_status(args: argparse.Namespace) -> int:
+    """Handler of `prixfixe-search status`."""
+    info = search_status(args.name, args.storage)
+    c = info["counts"]
+    print(f"search '{info['name']}' at {info['root']}: {info['trials']} trials asked")
+    print(f"  finished {c['finished']}, running {c['running']}, pending {c['pending']}"
+          + (f", interrupted {c['interrupted']} (driver lost: `prixfixe-search resume "
+             f"{info['name']}`)" if c["interrupted"] else ""))
+    print(f"  driver: {'running' if info['driver_alive'] else info['driver']}")
+    if info["best"]:
+        best = info["best"]
+        print(f"  best: trial {best['trial']} best_val_pearson {best['best_val_pearson']:.4f} "
+              f"({best['first']}/{best['core']}/{best['final']} + {best['strategy']})")
+        print(format_table(info["rows"], limit=10))
+    return 0

@@ -1,0 +1,79 @@
+"""Leaderboard rows and table, the PNG writer, stop reasons and trial numbers (no Ray)."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from search.png import Canvas
+from search.progress import stop_reason
+from search.report import format_table, leaderboard_rows, write_curves_png
+from search.trainable import TrialState, trial_number
+
+
+def record(index: int, best: float | None, status: str = "FINISHED") -> dict:
+    history = [] if best is None else [
+        {"epoch": 1, "val_pearson": best / 2, "best_val_pearson": best / 2},
+        {"epoch": 2, "val_pearson": best, "best_val_pearson": best},
+    ]
+    return {"trial_id": f"id{index}", "index": index, "status": status, "epoch": len(history),
+            "config": {"first": "bhi", "core": "autosome", "final": "autosome",
+                       "strategy": "autosome"},
+            "metrics": history[-1] if history else {}, "history": history}
+
+
+def test_leaderboard_ranks_by_best_and_puts_trials_without_results_last() -> None:
+    rows = leaderboard_rows({r["trial_id"]: r for r in (record(1, 0.2), record(2, None, "RUNNING"),
+                                                         record(3, 0.5))})
+    assert [r["trial"] for r in rows] == ["003", "001", "002"]
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    table = format_table(rows, limit=2)
+    assert "003 FINISHED" in table.splitlines()[1] and "... 1 more" in table
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """Minimal PNG reader for our own files (RGB, 8 bit, filter 0, one IDAT)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    start = data.index(b"IDAT") + 4
+    length = struct.unpack(">I", data[start - 8:start - 4])[0]
+    raw = np.frombuffer(zlib.decompress(data[start:start + length]), np.uint8)
+    rows = raw.reshape(height, 1 + width * 3)
+    assert (rows[:, 0] == 0).all()
+    return rows[:, 1:].reshape(height, width, 3)
+
+
+def test_png_writer_round_trips_pixels(tmp_path: Path) -> None:
+    canvas = Canvas(20, 10)
+    canvas.line((0, 0), (19, 9), (255, 0, 0))
+    canvas.save(tmp_path / "x.png")
+    pixels = decode_png((tmp_path / "x.png").read_bytes())
+    assert pixels.shape == (10, 20, 3)
+    assert tuple(pixels[0, 0]) == (255, 0, 0) and tuple(pixels[9, 19]) == (255, 0, 0)
+    assert tuple(pixels[9, 0]) == (255, 255, 255)
+
+
+def test_curves_png_draws_one_colour_per_trial(tmp_path: Path) -> None:
+    records = {r["trial_id"]: r for r in (record(1, 0.2), record(2, 0.6))}
+    write_curves_png(tmp_path / "c.png", records, size=(200, 120))
+    pixels = decode_png((tmp_path / "c.png").read_bytes()).reshape(-1, 3)
+    colours = {tuple(p) for p in pixels} - {(255, 255, 255), (60, 60, 60)}
+    assert len(colours) == 2
+
+
+def test_stop_reason_names_asha_or_the_time_budget() -> None:
+    assert stop_reason({"epoch": 3}, 3, None, 0.0) is None
+    assert "stopped by ASHA at epoch 1 of 3" in stop_reason({"epoch": 1}, 3, None, 0.0)
+    assert "time budget of 60s" in stop_reason({"epoch": 1}, 3, 60.0, 61.0)
+
+
+def test_trial_numbers_and_best_bookkeeping() -> None:
+    assert trial_number("12_core=bhi") == 12
+    assert trial_number("train_trial_69f8c14b_3_core=unlockdna") == 3
+    assert trial_number("") == -1
+    state = TrialState()
+    assert state.update(0.3, 1) and not state.update(float("nan"), 2)
+    assert not state.update(0.1, 3) and (state.best_val_pearson, state.best_epoch) == (0.3, 1)
