@@ -147,9 +147,9 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
         "demo", help="the README's main job: simulate data and run a small local search"
     )
     demo.add_argument("--dir", default="demo", help="where data, runs and MLflow go")
-    demo.add_argument("--rows", type=int, default=20_000)
+    demo.add_argument("--rows", type=int, default=30_000)
     demo.add_argument("--trials", type=int, default=6)
-    demo.add_argument("--epochs", type=int, default=3)
+    demo.add_argument("--epochs", type=int, default=4)
     _handler(demo, "search.demo:cli_demo")
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from ray.tune import Callback
 
 from search.experiment import RUNS_FILE, SEARCH_FILE, ExperimentDir
+from search.mlflow_utils import ensure_experiment
 from search.trainable import EPOCH_METRICS, trial_number
 
 PARENT_TAG = "mlflow.parentRunId"
@@ -49,8 +50,7 @@ def start_parent_run(uri: str, experiment: str, tags: dict[str, str],
                      params: dict[str, str]) -> tuple[str, str]:
     """Create the search's parent run; returns (experiment_id, run_id)."""
     client = client_for(uri)
-    found = client.get_experiment_by_name(experiment)
-    exp_id = found.experiment_id if found else client.create_experiment(experiment)
+    exp_id = ensure_experiment(uri, experiment)
     run = client.create_run(exp_id, run_name=f"search-{experiment}", tags=tags)
     for key, value in params.items():
         client.log_param(run.info.run_id, key, value)
