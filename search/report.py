@@ -9,10 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from search.experiment import atomic_write_text
-from search.png import Canvas, palette
 
 METRIC = "best_val_pearson"
 COLUMNS: tuple[str, ...] = (
@@ -81,32 +78,39 @@ def write_leaderboard_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def write_curves_png(path: Path, records: dict[str, dict[str, Any]],
-                     size: tuple[int, int] = (640, 400)) -> None:
-    """best_val_pearson per trial over epochs, one coloured line per trial (no text)."""
-    curves = [
-        [(h["epoch"], h[METRIC]) for h in r.get("history", []) if _score(h.get(METRIC)) > -1]
-        for r in sorted(records.values(), key=lambda r: r["index"])
-    ]
-    points = [p for c in curves for p in c]
-    width, height = size
-    canvas = Canvas(width, height)
-    margin = 30
-    canvas.axes(margin)
-    if points:
-        max_epoch = max(2, max(p[0] for p in points))
-        values = np.array([p[1] for p in points], dtype=float)
-        low, high = float(values.min()), float(values.max())
-        span = max(high - low, 1e-6)
+                     size: tuple[float, float] = (8.0, 5.0)) -> None:
+    """Learning curves: best_val_pearson per trial over epochs, labelled, best trials in the
+    legend; trials stopped early end in an x. Written atomically (matplotlib, Agg backend)."""
+    import matplotlib
 
-        def to_px(epoch: float, value: float) -> tuple[float, float]:
-            x = margin + (epoch - 1) / (max_epoch - 1) * (width - 2 * margin)
-            y = height - margin - (value - low) / span * (height - 2 * margin)
-            return x, y
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-        for colour, curve in zip(palette(len(curves)), curves, strict=True):
-            pixels = [to_px(e, v) for e, v in curve]
-            for a, b in zip(pixels, pixels[1:], strict=False):
-                canvas.line(a, b, colour)
-            for x, y in pixels:
-                canvas.dot(x, y, colour)
-    canvas.save(path)
+    ordered = sorted(records.values(), key=lambda r: -_score(r.get("metrics", {}).get(METRIC)))
+    fig, ax = plt.subplots(figsize=size, dpi=100)
+    for rank, record in enumerate(ordered):
+        curve = [(h["epoch"], h[METRIC]) for h in record.get("history", [])
+                 if _score(h.get(METRIC)) > -1]
+        if not curve:
+            continue
+        config = record.get("config", {})
+        label = (f"{record['index']:03d} {config.get('first', '?')}/{config.get('core', '?')}/"
+                 f"{config.get('final', '?')}")
+        epochs, values = zip(*curve, strict=True)
+        (line,) = ax.plot(epochs, values, marker="o", markersize=3,
+                          label=label if rank < 10 else None)
+        if record.get("status") == "STOPPED":
+            ax.plot(epochs[-1], values[-1], marker="x", color=line.get_color(), markersize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("best validation Pearson r")
+    ax.set_title(f"{len(records)} trials (x = stopped early by the scheduler)")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="lower right", title="trial first/core/final")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    tmp.replace(path)
