@@ -12,6 +12,7 @@ from search.errors import ConfigError
 
 CHECKPOINT_FILE = "checkpoint.pt"
 RUN_FILE = "mlflow_run.json"
+BEST_FILE = "best.json"  # epoch and val_pearson of the exported (best) weights
 
 
 def _val_folds(text: str) -> tuple[int, ...]:
@@ -72,22 +73,40 @@ def cli_train(args: argparse.Namespace) -> int:
         if not resumed:
             mlflow.log_params({**flat_params(spec), "data": str(args.data),
                                "val_folds": args.val_folds, "seed": str(args.seed)})
-        _train_loop(trainer, ckpt)
-        trainer.export(out)
+        best = _train_loop(trainer, ckpt, out)
         mlflow.log_metric("n_parameters", sum(p.numel() for p in trainer.model.parameters()))
-    print(f"model written to {out}")
+    print(f"model written to {out} (best epoch {best['epoch']}, "
+          f"val_pearson {best['val_pearson']:.4f})")
     print(f"MLflow run {run.info.run_id}; to browse: {ui_command(uri)}")
     return 0
 
 
-def _train_loop(trainer: Any, ckpt: Path) -> None:
-    """Epochs until the strategy's count, logging metrics and checkpointing after each."""
+def _train_loop(trainer: Any, ckpt: Path, out: Path) -> dict[str, Any]:
+    """Epochs until the strategy's count, logging metrics and checkpointing after each; the
+    model directory always holds the best epoch so far by validation Pearson (kept on resume)."""
+    import math
+
     import mlflow
 
+    from prixfixe_blocks.export import atomic_write_text
+
+    best_file = out / BEST_FILE
+    best = json.loads(best_file.read_text()) if best_file.is_file() else {
+        "epoch": 0, "val_pearson": -math.inf}
     while trainer.epoch < trainer.strategy.epochs:
         metrics = {**trainer.train_epoch(), **trainer.evaluate()}
-        mlflow.log_metrics(metrics, step=trainer.epoch)
+        score = metrics["val_pearson"]
+        if math.isfinite(score) and (score > best["val_pearson"] or best["epoch"] == 0):
+            trainer.export(out)
+            best = {"epoch": trainer.epoch, "val_pearson": score}
+            atomic_write_text(best_file, json.dumps(best) + "\n")
+        mlflow.log_metrics({**metrics, "best_val_pearson": best["val_pearson"]},
+                           step=trainer.epoch)
         trainer.save_checkpoint(ckpt)
+    if best["epoch"] == 0:  # no finite validation score: keep the last weights
+        trainer.export(out)
+        best = {"epoch": trainer.epoch, "val_pearson": math.nan}
+    return best
 
 
 def cli_predict(args: argparse.Namespace) -> int:

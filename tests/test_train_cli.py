@@ -59,6 +59,9 @@ def test_train_writes_model_dir_and_mlflow(trained: dict[str, Path],
     history = mlflow.MlflowClient(f"sqlite:///{db}").get_metric_history(run["run_id"],
                                                                         "val_pearson")
     assert [m.step for m in history] == [1, 2]
+    best = json.loads((out / "best.json").read_text())
+    assert best["val_pearson"] == pytest.approx(max(m.value for m in history))
+    assert run["metrics.best_val_pearson"] == pytest.approx(best["val_pearson"])
 
 
 def test_resume_continues_the_same_mlflow_run(trained: dict[str, Path]) -> None:
