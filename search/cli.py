@@ -148,8 +148,8 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
     )
     demo.add_argument("--dir", default="demo", help="where data, runs and MLflow go")
     demo.add_argument("--rows", type=int, default=30_000)
-    demo.add_argument("--trials", type=int, default=6)
-    demo.add_argument("--epochs", type=int, default=4)
+    demo.add_argument("--trials", type=int, default=8)
+    demo.add_argument("--epochs", type=int, default=6)
     _handler(demo, "search.demo:cli_demo")
 
 
