@@ -46,8 +46,8 @@ def cli_train(args: argparse.Namespace) -> int:
     """Train a preset (or any combination), log to MLflow, checkpoint each epoch, export."""
     import mlflow
 
-    from prixfixe_blocks.export import atomic_write_text
     from prixfixe_blocks.trainer import Trainer
+    from search.atomic import atomic_write_text
     from search.mlflow_utils import (
         ensure_experiment,
         flat_params,
@@ -88,7 +88,7 @@ def _train_loop(trainer: Any, ckpt: Path, out: Path) -> dict[str, Any]:
 
     import mlflow
 
-    from prixfixe_blocks.export import atomic_write_text
+    from search.atomic import atomic_write_text
 
     best_file = out / BEST_FILE
     best = json.loads(best_file.read_text()) if best_file.is_file() else {

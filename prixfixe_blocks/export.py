@@ -8,8 +8,6 @@ needs nothing else, in particular not the training dataset. Every file is writte
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,33 +20,16 @@ from torch import nn
 
 from prixfixe_blocks.encodings import Encoder, EncodingParams
 from prixfixe_blocks.spec import ModelSpec
+from search.atomic import atomic_write, atomic_write_text
 from search.errors import DataError
 
 MODEL_FORMAT = 1
 SPEC_FILE, WEIGHTS_FILE, META_FILE = "spec.json", "weights.pt", "model.json"
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Call `write(tmp_path)` on a temporary file beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a text file atomically (temporary name, then rename)."""
-    _atomic_write(path, lambda tmp: tmp.write_text(text))
-
-
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """torch.save atomically (temporary name, then rename)."""
-    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_torch_file(path: Path, device: torch.device | str = "cpu") -> Any:

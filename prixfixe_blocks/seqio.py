@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
-from prixfixe_blocks.export import atomic_write_text
+from search.atomic import atomic_write_text
+from search.data.validate import check_sequences, upper_sequences
 from search.errors import DataError
 
 _VALID = re.compile(r"[ACGTNacgtn]+")
-_BAD_CHAR = re.compile(r"[^ACGTNacgtn]")
 
 
 def _delimiter(first_line: str) -> str | None:
@@ -28,16 +29,6 @@ def _delimiter(first_line: str) -> str | None:
 
 def _first_field(line: str, delim: str | None) -> str:
     return (line.split(delim, 1)[0] if delim else line).strip().strip('"')
-
-
-def _check(seq: str, path: Path, line_no: int, field: str) -> None:
-    if not seq:
-        raise DataError("empty sequence (blank line or empty first field)", path=str(path),
-                        line=line_no, field=field)
-    bad = _BAD_CHAR.search(seq)
-    if bad:
-        raise DataError(f"invalid base {bad.group()!r} at position {bad.start() + 1} "
-                        "(expected A, C, G, T or N)", path=str(path), line=line_no, field=field)
 
 
 def read_sequences(path: str | Path) -> list[str]:
@@ -55,13 +46,14 @@ def read_sequences(path: str | Path) -> list[str]:
     first = _first_field(lines[0], delim)
     has_header = bool(first) and _VALID.fullmatch(first) is None
     field = first if has_header else "sequence"
-    seqs: list[str] = []
-    for line_no, line in enumerate(lines[1:] if has_header else lines, 2 if has_header else 1):
-        seq = _first_field(line, delim)
-        _check(seq, path, line_no, field)
-        seqs.append(seq)
+    seqs = [_first_field(line, delim) for line in (lines[1:] if has_header else lines)]
     if not seqs:
         raise DataError("no sequences after the header", path=str(path))
+    # The data layer's vectorized alphabet check: one definition of a valid sequence.
+    errors = check_sequences(upper_sequences(pa.array(seqs, pa.string())))
+    if errors:
+        row = min(errors)
+        raise DataError(errors[row], path=str(path), line=row + 1 + int(has_header), field=field)
     return seqs
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from search.atomic import atomic_write_text
 from search.errors import ConfigError
 
 SEARCH_FILE = "search.json"
@@ -39,14 +40,6 @@ PLOT_FILE = "curves.png"
 BEST_MODEL_DIR = "best_model"
 TUNE_DIR = "tune"
 SYNCED_FILES = (SEARCH_FILE, TRIALS_FILE, DRIVER_FILE, RUNS_FILE, OPTUNA_FILE)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to a temporary sibling, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def open_experiment(storage: str, name: str) -> ExperimentDir:

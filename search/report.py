@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from search.experiment import atomic_write_text
+from search.atomic import atomic_write, atomic_write_text
 
 METRIC = "best_val_pearson"
 COLUMNS: tuple[str, ...] = (
@@ -110,7 +110,7 @@ def write_curves_png(path: Path, records: dict[str, dict[str, Any]],
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="lower right", title="trial first/core/final")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
