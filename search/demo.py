@@ -68,6 +68,7 @@ def score_test_suite(model_dir: Path, suite_dir: Path) -> dict[str, float]:
 
 def run_demo(directory: Path, rows: int, trials: int, epochs: int) -> dict[str, Any]:
     """The whole demo; returns the search summary plus the test-suite scores."""
+    from search.mlflow_utils import resolve_tracking_uri
     from search.runner import SearchOptions, run_search
 
     directory = directory.resolve()
@@ -76,7 +77,7 @@ def run_demo(directory: Path, rows: int, trials: int, epochs: int) -> dict[str, 
     runs = directory / "runs"
     opts = SearchOptions(
         data=str(data_dir), name=next_name(runs), space="prixfixe", trials=trials,
-        epochs=epochs, storage=str(runs), tracking_uri=f"sqlite:///{directory / 'mlflow.db'}",
+        epochs=epochs, storage=str(runs), tracking_uri=resolve_tracking_uri(None, directory),
         width="tiny", fix=list(DEMO_FIXES), batches_per_epoch=DEMO_BATCHES_PER_EPOCH,
         num_cpus=os.cpu_count(), cpus_per_trial=1.0, time_budget=DEMO_TIME_BUDGET_S,
     )
