@@ -16,16 +16,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
+from prixfixe_blocks.data.simulate import simulate
+from prixfixe_blocks.training.trainer import Trainer
+from search.runner import SearchOptions, run_search
+from spaces import check_space, config_to_spec, load_space, sample_configs
+
 RUN = {"strategy.batch_size": 64, "strategy.batches_per_epoch": 8}
 
 
 def baseline(data: Path, configs: list[dict], epochs: int) -> float:
     """Seconds to train `configs` one after the other in this process."""
-    import torch
-
-    from prixfixe_blocks.trainer import Trainer
-    from spaces import config_to_spec
-
     torch.set_num_threads(1)
     start = time.perf_counter()
     for config in configs:
@@ -43,11 +45,6 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
-
-    from search.data.simulate import simulate
-    from search.runner import SearchOptions, run_search
-    from spaces import check_space, load_space, sample_configs
-
     work = Path(tempfile.mkdtemp(prefix="bench-search-"))
     data = work / "data"
     simulate(data, args.rows, seed=0, test_rows=50)

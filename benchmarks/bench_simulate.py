@@ -3,9 +3,10 @@
 Usage: python benchmarks/bench_simulate.py [--rows 1000000] [--score-rows 20000]
 
 Prints rows/s of ``simulate`` (sequences, truth, measurement, folds, Parquet, test suite) and,
-on the same sequences in the same process, the PWM scoring of ``search.data.truth`` (two 7-mer
-table gathers per window) against the direct vectorized sum over PWM positions (one gather per
-position and motif strand), checking both give the same scores.
+on the same sequences in the same process, the PWM scoring of
+``prixfixe_blocks.data.truth`` (two 7-mer table gathers per window) against the direct
+vectorized sum over PWM positions (one gather per position and motif strand), checking both
+give the same scores.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from search.data import truth
-from search.data.seqgen import random_codes
-from search.data.simulate import simulate
+from prixfixe_blocks.data import truth
+from prixfixe_blocks.data.seqgen import random_codes
+from prixfixe_blocks.data.simulate import simulate
 
 
 def direct_scores(codes: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from prixfixe_blocks.presets import get_preset, preset_names
-from prixfixe_blocks.trainer import Trainer
+from prixfixe_blocks.training.trainer import Trainer
 from search.cli import main as cli_main
 
 CPU_VARIANTS = {"fp32": {"amp": False}, "bf16": {"amp": True}}

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from prixfixe_blocks.registry import tiny_params
+from prixfixe_blocks.blocks.registry import tiny_params
+from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.spec import ROLES, BlockSpec, ModelSpec, StrategySpec
-from search.errors import ConfigError
 
 AUTOSOME_STRATEGY = StrategySpec(
     encoding="autosome", target="softbin", rc="augment", optimizer="adamw_onecycle", lr=0.005,

@@ -1,103 +1,91 @@
-"""The registry: every block and strategy component by name, with a typed config.
+"""Registries by name: one per strategy kind (encoding, target, rc, optimizer), and value coercion.
 
-A block module registers its classes with `@register_block(role, name, Config, tiny={...})`;
-`Config` is a dataclass whose defaults are the published values. Search spaces, presets and the
-CLI refer to blocks only through these names and config fields.
+A strategy component module keeps a small base class and a `Registry` of its implementations,
+the way Optuna keeps samplers; `@REGISTRY.register("name")` adds one. Blocks have their own
+registry (`prixfixe_blocks.blocks.registry`), keyed by role. `coerce` reads a config value
+(possibly a command-line string) as its field's annotated type.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, fields, is_dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from prixfixe_blocks.spec import ROLES, STRATEGY_CHOICES, coerce
-from search.errors import ConfigError
+from prixfixe_blocks.errors import ConfigError
 
 T = TypeVar("T")
 
-
-@dataclass(frozen=True)
-class BlockEntry:
-    """One registered block: its class, typed config and small-width params for quick runs."""
-
-    role: str
-    name: str
-    cls: type
-    config_cls: type
-    tiny: dict[str, Any]
-    doc: str
+# Strategy kind -> its registry (filled as the strategy modules are imported).
+COMPONENTS: dict[str, Registry[Any]] = {}
 
 
-_BLOCKS: dict[tuple[str, str], BlockEntry] = {}
+class Registry(Generic[T]):
+    """Named implementations of one strategy kind (`strategy.<kind>`)."""
 
-def register_block(
-    role: str, name: str, config_cls: type, *, tiny: dict[str, Any] | None = None
-) -> Callable[[type[T]], type[T]]:
-    """Class decorator adding a block to the registry under (role, name)."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}")
-    if not is_dataclass(config_cls):
-        raise TypeError(f"{config_cls!r} must be a dataclass")
+    def __init__(self, kind: str) -> None:
+        if kind in COMPONENTS:
+            raise ValueError(f"a registry for strategy kind '{kind}' exists already")
+        self.kind = kind
+        self._items: dict[str, T] = {}
+        COMPONENTS[kind] = self
 
-    def decorate(cls: type[T]) -> type[T]:
-        key = (role, name)
-        if key in _BLOCKS and _BLOCKS[key].cls is not cls:
-            raise ValueError(f"{role} block '{name}' registered twice")
-        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        _BLOCKS[key] = BlockEntry(role, name, cls, config_cls, dict(tiny or {}), doc)
-        return cls
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator adding an implementation under `name` (twice with another is an error)."""
 
-    return decorate
+        def decorate(item: T) -> T:
+            if name in self._items and self._items[name] is not item:
+                raise ValueError(f"strategy.{self.kind} '{name}' registered twice")
+            self._items[name] = item
+            return item
 
+        return decorate
 
-def _load_blocks() -> None:
-    """Import the team modules so that their decorators run."""
-    import prixfixe_blocks.blocks  # noqa: F401
+    def get(self, name: str) -> T:
+        """The implementation named `name`; ConfigError listing the choices if unknown."""
+        try:
+            return self._items[name]
+        except KeyError:
+            raise ConfigError(f"unknown strategy.{self.kind} '{name}' "
+                              f"(choices: {', '.join(self.names())})") from None
 
-
-def get_block(role: str, name: str) -> BlockEntry:
-    """The registry entry for a block; ConfigError lists the known names if missing."""
-    _load_blocks()
-    if role not in ROLES:
-        raise ConfigError(f"unknown block role '{role}' (expected one of {', '.join(ROLES)})")
-    entry = _BLOCKS.get((role, name))
-    if entry is None:
-        known = ", ".join(block_names(role))
-        raise ConfigError(f"unknown {role} block '{name}' (known {role} blocks: {known})")
-    return entry
+    def names(self) -> list[str]:
+        """Registered names, in registration order (published ones first)."""
+        return list(self._items)
 
 
-def block_names(role: str) -> list[str]:
-    """Names of the registered blocks for a role, sorted."""
-    _load_blocks()
-    return sorted(name for (r, name) in _BLOCKS if r == role)
+def component_names(kind: str) -> list[str]:
+    """Registered names of strategy kind `kind` (what a search chooses among)."""
+    return COMPONENTS[kind].names()
 
 
-def make_config(role: str, name: str, params: dict[str, Any]) -> Any:
-    """Typed config for a block: published defaults overridden by `params` (coerced, checked)."""
-    entry = get_block(role, name)
-    known = {f.name: f for f in fields(entry.config_cls)}
-    values: dict[str, Any] = {}
-    for key, value in params.items():
-        if key not in known:
-            raise ConfigError(
-                f"{role} block '{name}' has no parameter '{key}' "
-                f"(parameters: {', '.join(known) or 'none'})"
-            )
-        values[key] = coerce(value, known[key].type, f"{role}.{key} of '{name}'")
+def coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Coerce `value` (possibly a string from the command line) to a field's annotated type."""
+    text = str(annotation)
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+        if "None" in text:
+            return None
+        if value is None or not text.startswith("str"):  # "none" is a valid str (strategy.rc)
+            raise ConfigError(f"{where}: None is not allowed")
     try:
-        config = entry.config_cls(**values)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{role} block '{name}': {err}") from err
-    return config
-
-
-def tiny_params(role: str, name: str) -> dict[str, Any]:
-    """Small-width params of a block, for tests and quick searches."""
-    return dict(get_block(role, name).tiny)
-
-
-def strategy_choices() -> dict[str, tuple[str, ...]]:
-    """The choosable strategy components and their options."""
-    return dict(STRATEGY_CHOICES)
+        if text.startswith("bool"):
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1")
+            return bool(value)
+        if text.startswith("int"):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(float(value)) if isinstance(value, str) else int(value)
+        if text.startswith("float"):
+            return float(value)
+        if text.startswith("str"):
+            return str(value)
+        if text.startswith("tuple") or text.startswith("list"):
+            if isinstance(value, str):
+                value = json.loads(value if value.startswith("[") else f"[{value}]")
+            return tuple(value)
+    except (TypeError, ValueError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{where}: cannot read {value!r} as {text}") from err
+    return value

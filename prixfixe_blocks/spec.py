@@ -8,33 +8,16 @@ params and what a model directory stores. Its flat form is a dict of scalars:
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from search.errors import ConfigError
+from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.strategies.spec import InputShape, StrategySpec, make_strategy
+
+__all__ = ["ROLES", "BlockSpec", "InputShape", "ModelSpec", "StrategySpec", "make_strategy",
+           "parse_scalar"]
 
 ROLES: tuple[str, str, str] = ("first", "core", "final")
-
-# Strategy components (each separately choosable by a search) and their options.
-STRATEGY_CHOICES: dict[str, tuple[str, ...]] = {
-    "encoding": ("autosome", "bhi", "unlockdna"),
-    "target": ("softbin", "huber", "mse"),
-    "rc": ("augment", "both", "none"),
-    "optimizer": ("adamw_onecycle", "adamw_cosine", "adam_warmup"),
-}
-
-
-@dataclass(frozen=True)
-class InputShape:
-    """What the strategy's encoding feeds the first block.
-
-    kind "features": float (batch, channels, length); kind "tokens": long (batch, length) with
-    `channels` = vocabulary size (A C G T N M = 6).
-    """
-
-    kind: str
-    channels: int
-    length: int
 
 
 @dataclass(frozen=True)
@@ -43,37 +26,6 @@ class BlockSpec:
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StrategySpec:
-    """The training strategy (data processor + trainer), each component separately choosable.
-
-    encoding: "autosome" (plasmid 150 bp + is_reverse + is_singleton channels), "bhi" (110 bp,
-      random vector padding), "unlockdna" (200 tokens: sequence + reverse complement).
-    target: "softbin" (18-bin soft labels, KL), "huber" / "mse" (standardized target).
-    rc: "augment" (random strand per sample), "both" (loss averaged over both strands), "none".
-      Prediction always averages the forward and reverse-complement strands.
-    optimizer: "adamw_onecycle", "adamw_cosine", "adam_warmup".
-    mask_fraction: masked-nucleotide auxiliary loss fraction (0 disables; used by token heads).
-    """
-
-    encoding: str = "autosome"
-    target: str = "softbin"
-    rc: str = "augment"
-    optimizer: str = "adamw_onecycle"
-    lr: float = 0.005
-    weight_decay: float = 0.01
-    batch_size: int = 1024
-    epochs: int = 80
-    batches_per_epoch: int | None = 1000
-    mask_fraction: float = 0.0
-    aux_weight: float = 1.0
-    grad_clip: float | None = None
-    warmup_steps: int = 12_500
-
-
-_STRATEGY_FIELDS = {f.name: f for f in fields(StrategySpec)}
 
 
 @dataclass(frozen=True)
@@ -151,64 +103,14 @@ class ModelSpec:
         return cls.from_flat(json.loads(text))
 
 
-def make_strategy(values: dict[str, Any]) -> StrategySpec:
-    """StrategySpec from a dict, coercing value types and naming any unknown or bad field."""
-    coerced: dict[str, Any] = {}
-    for key, value in values.items():
-        spec_field = _STRATEGY_FIELDS.get(key)
-        if spec_field is None:
-            raise ConfigError(
-                f"unknown strategy field '{key}' (known: {', '.join(_STRATEGY_FIELDS)})"
-            )
-        coerced[key] = coerce(value, spec_field.type, f"strategy.{key}")
-        options = STRATEGY_CHOICES.get(key)
-        if options is not None and coerced[key] not in options:
-            raise ConfigError(
-                f"unknown strategy.{key} '{value}' (choices: {', '.join(options)})"
-            )
-    return replace(StrategySpec(), **coerced)
-
-
-def coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Coerce `value` (possibly a string from the command line) to a field's annotated type."""
-    text = str(annotation)
-    if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-        if "None" in text:
-            return None
-        if value is None or not text.startswith("str"):  # "none" is a valid str (strategy.rc)
-            raise ConfigError(f"{where}: None is not allowed")
-    try:
-        if text.startswith("bool"):
-            if isinstance(value, str):
-                if value.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(value)
-                return value.lower() in ("true", "1")
-            return bool(value)
-        if text.startswith("int"):
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(float(value)) if isinstance(value, str) else int(value)
-        if text.startswith("float"):
-            return float(value)
-        if text.startswith("str"):
-            return str(value)
-        if text.startswith("tuple") or text.startswith("list"):
-            if isinstance(value, str):
-                value = json.loads(value if value.startswith("[") else f"[{value}]")
-            return tuple(value)
-    except (TypeError, ValueError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{where}: cannot read {value!r} as {text}") from err
-    return value
-
-
 def _split_kv(item: str) -> tuple[str, Any]:
     key, sep, value = item.partition("=")
     if not sep or not key:
         raise ConfigError(f"override '{item}' is not KEY=VALUE")
-    return key.strip(), _parse_scalar(value.strip())
+    return key.strip(), parse_scalar(value.strip())
 
 
-def _parse_scalar(text: str) -> Any:
+def parse_scalar(text: str) -> Any:
     """'64' -> 64, '1e-3' -> 0.001, 'true' -> True, anything else stays a string."""
     try:
         return json.loads(text)

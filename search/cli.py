@@ -11,11 +11,19 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from search.errors import PrixFixeError
+from prixfixe_blocks.errors import PrixFixeError
 
 
 def _handler(parser: argparse.ArgumentParser, target: str) -> None:
     parser.set_defaults(_handler=target)
+
+
+def _add_plugin(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plugin", dest="plugins", action="append", default=[], metavar="PATH",
+        help="a Python file (or module) that registers extra blocks or strategy components; "
+        "repeatable",
+    )
 
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +59,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     conv.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     conv.add_argument("--progress", action="store_true",
                       help="print rows/s to stderr every few seconds (default: when a terminal)")
-    _handler(conv, "search.data.convert:cli_convert")
+    _handler(conv, "prixfixe_blocks.data.convert:cli_convert")
 
     sim = dsub.add_parser(
         "simulate",
@@ -63,12 +71,12 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--test-rows", type=int, default=None, help="rows per test subset")
     sim.add_argument("--shard-rows", type=int, default=1_000_000)
     sim.add_argument("--overwrite", action="store_true")
-    _handler(sim, "search.data.simulate:cli_simulate")
+    _handler(sim, "prixfixe_blocks.data.simulate:cli_simulate")
 
     info = dsub.add_parser("info", help="print a dataset's dataset.json summary and verify shards")
     info.add_argument("dataset", help="dataset directory")
     info.add_argument("--verify", action="store_true", help="recompute shard checksums")
-    _handler(info, "search.data.schema:cli_info")
+    _handler(info, "prixfixe_blocks.data.schema:cli_info")
 
 
 def _add_train_predict(sub: argparse._SubParsersAction) -> None:
@@ -89,7 +97,8 @@ def _add_train_predict(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--device", default="auto", help="auto|cpu|cuda")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint if present")
-    _handler(tr, "prixfixe_blocks.cli:cli_train")
+    _add_plugin(tr)
+    _handler(tr, "search.train_cli:cli_train")
 
     pr = sub.add_parser("predict", help="predict expression for sequences with a trained model")
     pr.add_argument("--model", required=True, help="model directory (from train or a search)")
@@ -97,10 +106,11 @@ def _add_train_predict(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--out", required=True, help="output TSV: sequence<TAB>prediction")
     pr.add_argument("--batch-size", type=int, default=1024)
     pr.add_argument("--device", default="auto")
-    _handler(pr, "prixfixe_blocks.cli:cli_predict")
+    _add_plugin(pr)
+    _handler(pr, "search.train_cli:cli_predict")
 
     ps = sub.add_parser("presets", help="list presets, blocks and strategy components")
-    _handler(ps, "prixfixe_blocks.cli:cli_presets")
+    _handler(ps, "search.train_cli:cli_presets")
 
 
 def _add_search(sub: argparse._SubParsersAction) -> None:
@@ -129,6 +139,7 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--width", choices=["tiny", "small", "published"], default="published",
                      help="scale block widths down for quick searches")
     run.add_argument("--no-enqueue-presets", action="store_true")
+    _add_plugin(run)
     _handler(run, "search.runner:cli_run")
 
     res = sub.add_parser("resume", help="resume an interrupted search from its checkpoints")

@@ -13,6 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+
+from prixfixe_blocks.data.schema import META_FILE, open_dataset, read_shard
+from prixfixe_blocks.data.simulate import simulate
+from prixfixe_blocks.training.export import load_predictor
+from prixfixe_blocks.training.metrics import pearson
+from search.experiment import SEARCH_FILE
+from search.mlflow_utils import resolve_tracking_uri
+from search.runner import SearchOptions, run_search
 
 DEMO_FIXES = ["strategy.batch_size=128"]
 # ~13k sequences per epoch: enough steps for tiny models to learn the simulated promoters
@@ -24,9 +33,7 @@ TEST_SUITE = "test_suite"
 
 def ensure_data(data_dir: Path, rows: int, seed: int = 0) -> None:
     """Simulate `rows` training rows (and the test suite) unless the dataset exists."""
-    from search.data.simulate import simulate
-
-    if (data_dir / "dataset.json").is_file():
+    if (data_dir / META_FILE).is_file():
         print(f"using the simulated data in {data_dir}")
         return
     result = simulate(data_dir, rows, seed=seed)
@@ -36,7 +43,7 @@ def ensure_data(data_dir: Path, rows: int, seed: int = 0) -> None:
 def next_name(runs: Path, base: str = "demo") -> str:
     """`demo`, or `demo-2`, `demo-3`, ... when earlier demos exist in `runs`."""
     name, n = base, 1
-    while (runs / name / "search.json").exists():
+    while (runs / name / SEARCH_FILE).exists():
         n += 1
         name = f"{base}-{n}"
     return name
@@ -44,17 +51,12 @@ def next_name(runs: Path, base: str = "demo") -> str:
 
 def score_test_suite(model_dir: Path, suite_dir: Path) -> dict[str, float]:
     """Pearson r of the model's predictions vs the simulator's true expression, per subset."""
-    import pyarrow.parquet as pq
-
-    from prixfixe_blocks.export import load_predictor
-    from prixfixe_blocks.metrics import pearson
-
-    tables = [pq.read_table(p, columns=["sequence", "true_expression", "subset"])
-              for p in sorted(suite_dir.glob("part-*.parquet"))]
+    if not (suite_dir / META_FILE).is_file():
+        return {}
+    tables = [read_shard(p, columns=["sequence", "true_expression", "subset"])
+              for p in open_dataset(suite_dir).shard_paths(suite_dir)]
     if not tables:
         return {}
-    import pyarrow as pa
-
     table = pa.concat_tables(tables)
     pred = load_predictor(model_dir, device="cpu").predict(table.column("sequence"))[:, 0]
     truth = table.column("true_expression").to_numpy()
@@ -68,9 +70,6 @@ def score_test_suite(model_dir: Path, suite_dir: Path) -> dict[str, float]:
 
 def run_demo(directory: Path, rows: int, trials: int, epochs: int) -> dict[str, Any]:
     """The whole demo; returns the search summary plus the test-suite scores."""
-    from search.mlflow_utils import resolve_tracking_uri
-    from search.runner import SearchOptions, run_search
-
     directory = directory.resolve()
     data_dir = directory / "data"
     ensure_data(data_dir, rows)

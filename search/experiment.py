@@ -4,9 +4,10 @@
 its own: on restore Tune syncs its experiment directory back from a staged copy, which would
 overwrite newer files of ours), and `STORAGE/NAME/` holds:
   search.json      the run's options, MLflow parent run, data checksum (what `resume` reads)
-  trials.json      one record per trial (status, epochs, metrics, config): `status` reads it
+  trials.json      one record per trial (status, epochs, metrics, config, MLflow run id),
+                   written by the trial recorder: `status`, the leaderboard, the plot and
+                   the MLflow bookkeeping read it (a resumed trial continues its own run)
   driver.json      the driver's pid/host/state, so `status` can tell a lost driver
-  mlflow_runs.json trial id -> MLflow run id (a resumed trial continues its own run)
   optuna.journal   the Optuna study (open with `optuna-dashboard optuna.journal`)
   leaderboard.csv, curves.png, best_model/   written at the end
 Every JSON file is written to a temporary name and renamed, so a killed driver leaves no
@@ -27,19 +28,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from search.atomic import atomic_write_text
-from search.errors import ConfigError
+from prixfixe_blocks.atomic import atomic_write_text
+from prixfixe_blocks.errors import ConfigError
 
 SEARCH_FILE = "search.json"
 TRIALS_FILE = "trials.json"
 DRIVER_FILE = "driver.json"
-RUNS_FILE = "mlflow_runs.json"
 OPTUNA_FILE = "optuna.journal"
 LEADERBOARD_FILE = "leaderboard.csv"
 PLOT_FILE = "curves.png"
 BEST_MODEL_DIR = "best_model"
 TUNE_DIR = "tune"
-SYNCED_FILES = (SEARCH_FILE, TRIALS_FILE, DRIVER_FILE, RUNS_FILE, OPTUNA_FILE)
+SYNCED_FILES = (SEARCH_FILE, TRIALS_FILE, DRIVER_FILE, OPTUNA_FILE)
 
 
 def open_experiment(storage: str, name: str) -> ExperimentDir:
@@ -133,6 +133,10 @@ class ExperimentDir:
             if fs.get_file_info(f"{base}/{name}").type == pafs.FileType.File:
                 pafs.copy_files(f"{base}/{name}", str(self.root / name), source_filesystem=fs,
                                 destination_filesystem=pafs.LocalFileSystem())
+
+    def trial_records(self) -> dict[str, dict[str, Any]]:
+        """trials.json: trial id -> the trial's record (empty before the first trial)."""
+        return self.read_json(TRIALS_FILE, {})
 
     def search(self) -> dict[str, Any]:
         """search.json; ConfigError if this is not a search directory."""

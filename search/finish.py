@@ -12,23 +12,20 @@ from search.experiment import (
     LEADERBOARD_FILE,
     OPTUNA_FILE,
     PLOT_FILE,
-    RUNS_FILE,
-    TRIALS_FILE,
     ExperimentDir,
 )
+from search.mlflow_utils import ui_command
 from search.report import format_table, leaderboard_rows, write_curves_png, write_leaderboard_csv
-from search.trainable import BEST_DIR, METRIC
+from search.tracking import RUN_ID, client_for, log_best_model
+from search.trainable import METRIC
 
 TOP = 5
 
 
 def finish(exp: ExperimentDir, results: Any) -> dict[str, Any]:
     """Write leaderboard.csv, curves.png and best_model/, close the MLflow parent run, print."""
-    from search.mlflow_utils import ui_command
-    from search.tracking import client_for
-
     doc = exp.search()
-    records = exp.read_json(TRIALS_FILE, {})
+    records = exp.trial_records()
     rows = leaderboard_rows(records)
     write_leaderboard_csv(exp.path(LEADERBOARD_FILE), rows)
     write_curves_png(exp.path(PLOT_FILE), records)
@@ -39,9 +36,9 @@ def finish(exp: ExperimentDir, results: Any) -> dict[str, Any]:
     client = client_for(doc["tracking_uri"])
     parent = doc["parent_run_id"]
     if model_dir is not None:
-        run_id = exp.read_json(RUNS_FILE, {}).get(best["trial_id"])
+        run_id = records[best["trial_id"]].get(RUN_ID)
         if run_id:
-            _log_model_keeping_status(doc["tracking_uri"], run_id, model_dir)
+            log_best_model(doc["tracking_uri"], run_id, model_dir)
         client.set_tag(parent, "best_trial_id", best["trial_id"])
         client.log_metric(parent, METRIC, float(best[METRIC]))
     for path in (exp.path(LEADERBOARD_FILE), exp.path(PLOT_FILE)):
@@ -73,7 +70,7 @@ def export_best_model(exp: ExperimentDir, results: Any, trial_id: str) -> Path |
         if (result.metrics or {}).get("trial_id") != trial_id or result.checkpoint is None:
             continue
         with result.checkpoint.as_directory() as ckpt:
-            source = Path(ckpt) / BEST_DIR
+            source = Path(ckpt) / BEST_MODEL_DIR
             if not source.is_dir():
                 return None
             target = exp.path(BEST_MODEL_DIR)
@@ -84,17 +81,6 @@ def export_best_model(exp: ExperimentDir, results: Any, trial_id: str) -> Path |
             tmp.rename(target)
             return target
     return None
-
-
-def _log_model_keeping_status(uri: str, run_id: str, model_dir: Path) -> None:
-    from search.tracking import client_for, log_best_model
-
-    client = client_for(uri)
-    status = client.get_run(run_id).info.status
-    log_best_model(uri, run_id, model_dir)
-    client.set_tag(run_id, "best_model", "true")
-    if status != "RUNNING":
-        client.set_terminated(run_id, status=status)
 
 
 def print_summary(exp: ExperimentDir, summary: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on one param value
+MLFLOW_DB = "mlflow.db"  # the default SQLite store's file name (in the base directory)
 
 
 def resolve_tracking_uri(uri: str | None, base_dir: Path) -> str:
@@ -19,7 +20,7 @@ def resolve_tracking_uri(uri: str | None, base_dir: Path) -> str:
         return uri
     base = Path(base_dir).resolve()
     base.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{base / 'mlflow.db'}"
+    return f"sqlite:///{base / MLFLOW_DB}"
 
 
 def flat_params(spec: Any) -> dict[str, str]:

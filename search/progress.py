@@ -1,8 +1,10 @@
-"""Driver-side trial ledger: one printed line per trial event, trials.json, a compact table.
+"""The driver-side trial recorder: one record per trial, one printed line per trial event.
 
-The ledger is a Ray Tune callback running in the driver. It keeps one record per trial in
-`trials.json` (what `status`, the leaderboard and the plot read), so the state of a search
-can be read without Ray, even after the driver was lost.
+`TrialRecorder` is the only Ray Tune callback of a search. It keeps one record per trial in
+`trials.json` (config, status, epoch, history, metrics, retries, stop reason, last error, node
+and the trial's MLflow run id) and does the trial's MLflow logging from that same record, so
+`status`, the leaderboard, the plot and the MLflow reconciliation all read one source, which
+can be read without Ray even after the driver was lost.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from typing import Any
 
 from ray.tune import Callback
 
-from search.experiment import OPTUNA_FILE, TRIALS_FILE, ExperimentDir
+from prixfixe_blocks.spec import ROLES
+from prixfixe_blocks.training.fit import EPOCH_METRICS
+from search.experiment import OPTUNA_FILE, SEARCH_FILE, TRIALS_FILE, ExperimentDir
 from search.report import format_table, leaderboard_rows
-from search.trainable import EPOCH_METRICS, METRIC, trial_number
+from search.tracking import RUN_ID, TrialRuns
+from search.trainable import METRIC, trial_number
 
-SHOWN_KEYS = ("strategy", "first", "core", "final")
+SHOWN_KEYS = ("strategy", *ROLES)
 
 
 def describe_config(config: dict[str, Any]) -> str:
@@ -37,12 +42,26 @@ def stop_reason(record: dict[str, Any], epochs: int, time_budget: float | None,
             f"{METRIC} below its rung's cut-off")
 
 
-class TrialLedger(Callback):
-    """Prints trial events and keeps trials.json; holds only paths so it pickles cleanly."""
+def trial_error(trial: Any) -> str:
+    """The last exception line of a trial's error file (what the trial raised), for one line."""
+    path = getattr(trial, "error_file", None)
+    try:
+        text = Path(path).read_text() if path else ""
+    except OSError:
+        text = ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    raised = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b.*: ", line)]
+    return (raised or lines or ["unknown error"])[-1][:300]
+
+
+class TrialRecorder(Callback):
+    """Keeps trials.json and each trial's MLflow run; holds only paths so it pickles cleanly."""
 
     def __init__(self, exp: ExperimentDir) -> None:
         self.exp = exp
         self._records: dict[str, dict[str, Any]] | None = None
+        self._search: dict[str, Any] | None = None
+        self._runs: TrialRuns | None = None
         self._start = time.time()
         self._reconciled = False
 
@@ -52,12 +71,24 @@ class TrialLedger(Callback):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["exp"])
 
-    # -- helpers -------------------------------------------------------------------------------
+    # -- state ---------------------------------------------------------------------------------
     @property
     def records(self) -> dict[str, dict[str, Any]]:
         if self._records is None:
             self._records = self.exp.read_json(TRIALS_FILE, {})
         return self._records
+
+    @property
+    def search(self) -> dict[str, Any]:
+        if self._search is None:
+            self._search = self.exp.read_json(SEARCH_FILE, {})
+        return self._search
+
+    @property
+    def runs(self) -> TrialRuns:
+        if self._runs is None:
+            self._runs = TrialRuns(self.search)
+        return self._runs
 
     def _record(self, trial: Any) -> dict[str, Any]:
         record = self.records.setdefault(trial.trial_id, {
@@ -68,6 +99,12 @@ class TrialLedger(Callback):
         record["updated"] = time.time()
         return record
 
+    def _run_id(self, record: dict[str, Any]) -> str:
+        """The record's MLflow run (found or created, then kept in the record: save after)."""
+        if not record.get(RUN_ID):
+            record[RUN_ID] = self.runs.run_id(record)
+        return str(record[RUN_ID])
+
     def _save(self) -> None:
         self.exp.write_json(TRIALS_FILE, self.records)
 
@@ -75,25 +112,23 @@ class TrialLedger(Callback):
         number = trial_number(trial.experiment_tag)
         print(f"[{time.time() - self._start:7.1f}s] trial {number:03d} {text}", flush=True)
 
-    def _settings(self) -> dict[str, Any]:
-        return self.exp.read_json("search.json", {})
-
     # -- Tune hooks ----------------------------------------------------------------------------
     def setup(self, **info: Any) -> None:
         self._start = time.time()
 
     def reconcile(self, trials: list) -> list[str]:
-        """Drop records of trials Tune does not know (started just before a lost driver
-        and not in Tune's saved state: Tune starts them again as new trials)."""
+        """Drop the records and MLflow runs of trials Tune does not know (started just before
+        a lost driver and not in Tune's saved state: Tune starts them again as new trials), so
+        no trial has two records or two runs."""
         known = {t.trial_id for t in trials}
-        lost = [tid for tid in self.records if tid not in known]
-        for tid in lost:
-            record = self.records.pop(tid)
-            print(f"trial {record['index']:03d} ({tid}) was lost with the previous driver "
-                  "before Ray Tune saved it; it is run again", flush=True)
+        lost = [self.records.pop(tid) for tid in list(self.records) if tid not in known]
+        for record in lost:
+            print(f"trial {record['index']:03d} ({record['trial_id']}) was lost with the "
+                  "previous driver before Ray Tune saved it; it is run again", flush=True)
+        self.runs.delete_lost(known, lost)
         if lost:
             self._save()
-        return lost
+        return [r["trial_id"] for r in lost]
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if not self._reconciled:
@@ -102,7 +137,9 @@ class TrialLedger(Callback):
         record = self._record(trial)
         resumed = record["status"] not in ("PENDING",)
         record["status"] = "RUNNING"
+        run_id = self._run_id(record)
         self._save()
+        self.runs.mark_running(run_id)
         verb = f"resumed at epoch {record['epoch']}" if resumed else "started"
         self._say(trial, f"{verb}: {describe_config(trial.config)}")
 
@@ -115,20 +152,23 @@ class TrialLedger(Callback):
                    if isinstance(result.get(k), int | float)}
         record["history"].append({"epoch": epoch, **metrics})
         record.update(epoch=epoch, node_id=result.get("node_id"), metrics=metrics)
+        run_id = self._run_id(record)
         self._save()
-        epochs = self._settings().get("epochs", "?")
+        self.runs.log_epoch(run_id, result)
+        epochs = self.search.get("epochs", "?")
         self._say(trial, f"epoch {epoch}/{epochs}: val_pearson {result.get('val_pearson', 0):.4f}"
                          f" best {result.get(METRIC, 0):.4f} loss {result.get('train_loss', 0):.4f}"
                          f" {result.get('seqs_per_s', 0):.0f} seq/s")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         record = self._record(trial)
-        settings = self._settings()
-        reason = stop_reason(record, int(settings.get("epochs", 0)),
-                             settings.get("time_budget"), time.time() - self._start)
+        reason = stop_reason(record, int(self.search.get("epochs", 0)),
+                             self.search.get("time_budget"), time.time() - self._start)
         record["status"] = "STOPPED" if reason else "FINISHED"
         record["stop_reason"] = reason
+        run_id = self._run_id(record)
         self._save()
+        self.runs.complete(run_id, reason)
         best = record.get("metrics", {}).get(METRIC, float("nan"))
         self._say(trial, f"{reason or 'finished'} ({METRIC} {best:.4f})")
         self.exp.push(OPTUNA_FILE)
@@ -138,7 +178,9 @@ class TrialLedger(Callback):
         record = self._record(trial)
         record["retries"] = record.get("retries", 0) + 1
         record["last_error"] = trial_error(trial)
+        run_id = self._run_id(record)
         self._save()
+        self.runs.retried(run_id, record["retries"])
         self._say(trial, f"failed at epoch {record['epoch'] + 1}; retrying from its last "
                          f"checkpoint (epoch {record['epoch']}): {record['last_error']}")
 
@@ -146,18 +188,8 @@ class TrialLedger(Callback):
         record = self._record(trial)
         record["status"] = "FAILED"
         record["last_error"] = trial_error(trial)
+        run_id = self._run_id(record)
         self._save()
+        self.runs.fail(run_id, record["last_error"])
         self._say(trial, f"FAILED after {record.get('retries', 0)} retries: "
                          f"{record['last_error']}")
-
-
-def trial_error(trial: Any) -> str:
-    """The last exception line of a trial's error file (what the trial raised), for one line."""
-    path = getattr(trial, "error_file", None)
-    try:
-        text = Path(path).read_text() if path else ""
-    except OSError:
-        text = ""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    raised = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b.*: ", line)]
-    return (raised or lines or ["unknown error"])[-1][:300]

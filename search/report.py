@@ -9,12 +9,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from search.atomic import atomic_write, atomic_write_text
+from prixfixe_blocks.atomic import atomic_write, atomic_write_text
+from prixfixe_blocks.spec import ROLES
+from prixfixe_blocks.training.fit import BEST_METRIC as METRIC
 
-METRIC = "best_val_pearson"
 COLUMNS: tuple[str, ...] = (
     "rank", "trial", "trial_id", "status", "epoch", METRIC, "val_pearson", "val_spearman",
-    "train_loss", "seqs_per_s", "strategy", "first", "core", "final", "node_id", "config",
+    "train_loss", "seqs_per_s", "strategy", *ROLES, "node_id", "config",
 )
 
 
@@ -30,7 +31,7 @@ def leaderboard_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]
             **{k: metrics.get(k) for k in (METRIC, "val_pearson", "val_spearman",
                                            "train_loss", "seqs_per_s")},
             "strategy": config.get("strategy", config.get("strategy.encoding", "")),
-            **{role: config.get(role, "") for role in ("first", "core", "final")},
+            **{role: config.get(role, "") for role in ROLES},
             "node_id": (record.get("node_id") or "")[:12],
             "config": json.dumps(config, sort_keys=True),
         })

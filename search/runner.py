@@ -17,7 +17,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from search.errors import ConfigError
+import optuna
+import ray
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+from prixfixe_blocks.data.schema import open_dataset
+from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.plugins import load_plugins
 from search.experiment import (
     OPTUNA_FILE,
     SEARCH_FILE,
@@ -25,7 +34,13 @@ from search.experiment import (
     ExperimentDir,
     open_experiment,
 )
+from search.finish import finish
+from search.mlflow_utils import resolve_tracking_uri
+from search.progress import TrialRecorder
+from search.searcher import DurableOptunaSearch
+from search.tracking import code_version, set_run_status, start_parent_run
 from search.trainable import METRIC, MODE, TrialSettings, fail_once_from_env, train_trial
+from spaces import check_space, grid_size, grid_space, load_space, parse_fixes
 
 DEFAULT_TRIALS = 20
 MAX_FAILURES = 2
@@ -56,6 +71,7 @@ class SearchOptions:
     enqueue_presets: bool = True
     num_cpus: int | None = None  # embedded Ray only; default os.cpu_count()
     val_folds: tuple[int, ...] = (0,)
+    plugins: list[str] = field(default_factory=list)  # modules registering blocks/strategies
 
 
 @dataclass
@@ -71,10 +87,8 @@ class Prepared:
 
 
 def prepare(opts: SearchOptions) -> Prepared:
-    """Validate data, space and sampler before anything starts; ConfigError/DataError if bad."""
-    from search.data.schema import open_dataset
-    from spaces import check_space, grid_size, load_space, parse_fixes
-
+    """Validate data, plugins, space and sampler before anything starts; ConfigError/DataError
+    if bad."""
     exp = open_experiment(opts.storage, opts.name)
     exp.pull()
     if exp.path(SEARCH_FILE).exists():
@@ -83,6 +97,7 @@ def prepare(opts: SearchOptions) -> Prepared:
     if opts.epochs < 1 or (opts.trials is not None and opts.trials < 1):
         raise ConfigError("--epochs and --trials must be at least 1")
     meta = open_dataset(opts.data)
+    load_plugins(opts.plugins)
     space = load_space(opts.space, width=opts.width, fixed=parse_fixes(opts.fix))
     grid = opts.sampler == "grid"
     trials = opts.trials or DEFAULT_TRIALS
@@ -115,9 +130,6 @@ def data_checksum(meta: Any) -> str:
 
 def run_search(opts: SearchOptions) -> dict[str, Any]:
     """Check, then run a new search; returns the summary written by `finish`."""
-    from search.mlflow_utils import resolve_tracking_uri
-    from search.tracking import code_version, start_parent_run
-
     prep = prepare(opts)
     uri = resolve_tracking_uri(opts.tracking_uri, prep.exp.root.parent)
     tags = {"space": opts.space, "data_checksum": data_checksum(prep.meta),
@@ -142,8 +154,6 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
 def resume_search(name: str, storage: str = "runs", tracking_uri: str | None = None,
                   address: str | None = None) -> dict[str, Any]:
     """Restore an interrupted search: finished trials kept, unfinished ones continued."""
-    from ray import tune
-
     exp = open_experiment(storage, name)
     exp.pull()
     doc = exp.search()
@@ -153,6 +163,7 @@ def resume_search(name: str, storage: str = "runs", tracking_uri: str | None = N
     if not tune.Tuner.can_restore(exp.tune_path):
         raise ConfigError(f"search '{name}' at {exp.where} has no Ray Tune state to restore")
     opts = SearchOptions(**{**doc["options"], "address": address or doc["options"]["address"]})
+    load_plugins(opts.plugins)  # before Tune unpickles the searcher's space
     with ray_session(opts.address, opts.num_cpus):
         trainable = make_trainable(opts, doc, exp.root)
         tuner = tune.Tuner.restore(exp.tune_path, trainable=trainable,
@@ -162,9 +173,6 @@ def resume_search(name: str, storage: str = "runs", tracking_uri: str | None = N
 
 def launch(exp: ExperimentDir, tuner: Any) -> dict[str, Any]:
     """Fit, then write the leaderboard, plot, best model and MLflow summary."""
-    from search.finish import finish
-    from search.tracking import set_run_status
-
     doc = exp.search()
     set_run_status(doc["tracking_uri"], doc["parent_run_id"], "RUNNING")
     exp.mark_driver("running")
@@ -186,8 +194,6 @@ class ray_session:  # noqa: N801 (used as a context manager, reads like a functi
         self.address, self.num_cpus = address, num_cpus
 
     def __enter__(self) -> None:
-        import ray
-
         # Snapshot Tune's experiment state every second (default: every >= 10 s): a driver
         # lost later re-runs at most the last second's work, not finished trials' last epoch.
         os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
@@ -203,20 +209,16 @@ class ray_session:  # noqa: N801 (used as a context manager, reads like a functi
                      log_to_driver=False)
 
     def __exit__(self, *exc: Any) -> None:
-        import ray
-
         ray.shutdown()
 
 
 def make_trainable(opts: SearchOptions, doc: dict[str, Any], root: Path) -> Any:
     """`train_trial` with the run's settings and per-trial resources (same name on restore)."""
-    import ray
-    from ray import tune
-
     settings = TrialSettings(
         data_dir=doc["data_dir"], epochs=int(doc["epochs"]), overrides=dict(doc["overrides"]),
         val_folds=tuple(opts.val_folds), seed=opts.seed,
         marker_dir=str(root), fail_once=doc.get("fail_once", ""),
+        plugins=tuple(opts.plugins),
     )
     gpus = opts.gpus_per_trial
     if gpus is None:
@@ -228,13 +230,6 @@ def make_trainable(opts: SearchOptions, doc: dict[str, Any], root: Path) -> Any:
 def make_searcher(prep: Prepared) -> Any:
     """OptunaSearch over the space (TPE multivariate+group with constant liar, or random/grid),
     its study kept in the experiment directory's Optuna journal."""
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    from search.searcher import DurableOptunaSearch
-    from spaces import grid_space
-
     opts = prep.opts
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     if opts.sampler == "grid":
@@ -252,13 +247,7 @@ def make_searcher(prep: Prepared) -> Any:
 
 
 def make_tuner(prep: Prepared) -> Any:
-    """The Tuner: searcher, ASHA on `epoch`, retries from checkpoints, our callbacks."""
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
-    from search.progress import TrialLedger
-    from search.tracking import MlflowTracking
-
+    """The Tuner: searcher, ASHA on `epoch`, retries from checkpoints, the trial recorder."""
     opts, exp = prep.opts, prep.exp
     scheduler = (ASHAScheduler(time_attr="epoch", max_t=opts.epochs, grace_period=1,
                                reduction_factor=3)
@@ -270,7 +259,7 @@ def make_tuner(prep: Prepared) -> Any:
     )
     run_config = tune.RunConfig(
         name=TUNE_DIR, storage_path=exp.tune_storage, verbose=0,
-        callbacks=[TrialLedger(exp), MlflowTracking(exp)],
+        callbacks=[TrialRecorder(exp)],
         failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
     )
@@ -289,6 +278,7 @@ def options_from_args(args: argparse.Namespace) -> SearchOptions:
         tracking_uri=args.tracking_uri, seed=args.seed, time_budget=args.time_budget,
         address=args.address, fix=list(args.fix), batches_per_epoch=args.batches_per_epoch,
         width=args.width, enqueue_presets=not args.no_enqueue_presets,
+        plugins=list(args.plugins),
     )
 
 

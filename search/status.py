@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from search.experiment import TRIALS_FILE, open_experiment
-from search.report import format_table, leaderboard_rows
+from search.experiment import DRIVER_FILE, open_experiment
+from search.report import METRIC, format_table, leaderboard_rows
 
 FINISHED = ("FINISHED", "STOPPED", "FAILED")
 
@@ -16,7 +16,7 @@ def search_status(name: str, storage: str = "runs") -> dict[str, Any]:
     exp = open_experiment(storage, name)
     exp.pull()
     doc = exp.search()
-    records = exp.read_json(TRIALS_FILE, {})
+    records = exp.trial_records()
     alive = exp.driver_alive()
     counts = {"finished": 0, "running": 0, "interrupted": 0}
     for record in records.values():
@@ -29,10 +29,10 @@ def search_status(name: str, storage: str = "runs") -> dict[str, Any]:
             counts["interrupted"] += 1
     counts["pending"] = max(0, int(doc["trials"]) - len(records))
     rows = leaderboard_rows(records)
-    best = rows[0] if rows and rows[0]["best_val_pearson"] is not None else None
+    best = rows[0] if rows and rows[0][METRIC] is not None else None
     return {"name": name, "root": exp.where, "trials": int(doc["trials"]),
             "counts": counts, "driver_alive": alive, "best": best, "rows": rows,
-            "driver": exp.read_json("driver.json", {}).get("state", "unknown")}
+            "driver": exp.read_json(DRIVER_FILE, {}).get("state", "unknown")}
 
 
 def cli_status(args: argparse.Namespace) -> int:
@@ -46,7 +46,7 @@ def cli_status(args: argparse.Namespace) -> int:
     print(f"  driver: {'running' if info['driver_alive'] else info['driver']}")
     if info["best"]:
         best = info["best"]
-        print(f"  best: trial {best['trial']} best_val_pearson {best['best_val_pearson']:.4f} "
+        print(f"  best: trial {best['trial']} {METRIC} {best[METRIC]:.4f} "
               f"({best['first']}/{best['core']}/{best['final']} + {best['strategy']})")
         print(format_table(info["rows"], limit=10))
     return 0

@@ -1,25 +1,35 @@
 """MLflow for a search: one parent run per search, one nested run per trial, never twice.
 
-All logging happens in the driver (a Tune callback), so trials on other nodes need no access
-to the tracking store. Ray's MLflowLoggerCallback would open a second run for a resumed trial
-and leave the first RUNNING; here a trial's run id is kept in `mlflow_runs.json` and, failing
-that, looked up by the tags `trial_id` + parent before a run is created.
+All logging happens in the driver (from the trial recorder, search/progress.py), so trials on
+other nodes need no access to the tracking store. Ray's MLflowLoggerCallback would open a second
+run for a resumed trial and leave the first RUNNING; here a trial's run id is kept in its record
+(`mlflow_run_id` in trials.json) and, failing that, looked up by the tags `trial_id` + parent
+before a run is created. These are plain helpers: the recorder decides when they are called.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from ray.tune import Callback
+import mlflow
+import torch
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
 
-from search.experiment import RUNS_FILE, SEARCH_FILE, ExperimentDir
-from search.mlflow_utils import ensure_experiment
-from search.trainable import EPOCH_METRICS, trial_number
+from prixfixe_blocks.spec import ROLES
+from prixfixe_blocks.training.export import load_predictor
+from prixfixe_blocks.training.fit import EPOCH_METRICS
+from search.mlflow_utils import ensure_experiment, flat_params
+from spaces.base import config_to_spec
 
 PARENT_TAG = "mlflow.parentRunId"
+RUN_ID = "mlflow_run_id"  # a trial record's key for its MLflow run (trials.json)
+CONFIG_ARTIFACT = "config.json"
+ORPHAN_NOTE = "lost with the driver before Tune saved it"
 
 
 def code_version() -> str:
@@ -32,17 +42,14 @@ def code_version() -> str:
             return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("prixfixe-search")
     except PackageNotFoundError:
         return "unknown"
 
 
-def client_for(uri: str) -> Any:
-    from mlflow.tracking import MlflowClient
-
+def client_for(uri: str) -> MlflowClient:
+    """A tracking client for `uri`."""
     return MlflowClient(tracking_uri=uri)
 
 
@@ -67,112 +74,84 @@ def set_run_status(uri: str, run_id: str, status: str) -> None:
 
 
 def log_best_model(uri: str, run_id: str, model_dir: Path) -> None:
-    """Log an exported model directory with `mlflow.pytorch` (and as plain artifacts)."""
-    import mlflow
-    import torch
-
-    from prixfixe_blocks.export import load_predictor
-
+    """Log an exported model directory with `mlflow.pytorch` (and as plain artifacts) into a
+    trial's run, tagged `best_model`; the run keeps its own final status."""
+    client = client_for(uri)
+    status = client.get_run(run_id).info.status
     predictor = load_predictor(model_dir, device="cpu")
     mlflow.set_tracking_uri(uri)
     with mlflow.start_run(run_id=run_id):
         mlflow.pytorch.log_model(predictor.model, name="model", serialization_format="pickle",
                                  pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
         mlflow.log_artifacts(str(model_dir), artifact_path="model_dir")
-    # start_run(run_id=...) ends the run as FINISHED; keep the trial's own final status.
+    client.set_tag(run_id, "best_model", "true")
+    if status != "RUNNING":  # start_run(run_id=...) ended it as FINISHED
+        client.set_terminated(run_id, status=status)
 
 
-class MlflowTracking(Callback):
-    """Nested MLflow runs for trials: params, per-epoch metrics, final status, node id."""
+def run_name(record: dict[str, Any]) -> str:
+    """`trial-003-bhi-autosome-autosome`: a trial run's name in the MLflow UI."""
+    config = record.get("config", {})
+    return f"trial-{record['index']:03d}-" + "-".join(str(config.get(r, "?")) for r in ROLES)
 
-    def __init__(self, exp: ExperimentDir) -> None:
-        self.exp = exp
-        self._client: Any = None
-        self._search: dict[str, Any] = {}
-        self._reconciled = False
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {"exp": self.exp}
+class TrialRuns:
+    """The nested MLflow runs of one search's trials, addressed through trial records.
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["exp"])
+    `search` is search.json (tracking URI, experiment id, parent run id, run overrides).
+    """
 
-    def setup(self, **info: Any) -> None:
-        self._search = self.exp.read_json(SEARCH_FILE, {})
-        self._client = client_for(self._search["tracking_uri"])
+    def __init__(self, search: dict[str, Any]) -> None:
+        self.search = search
+        self.parent = search["parent_run_id"]
+        self.client = client_for(search["tracking_uri"])
 
-    # -- run lookup ----------------------------------------------------------------------------
-    def run_id(self, trial: Any) -> str:
-        """The trial's run: from mlflow_runs.json, else found by tags, else created."""
-        runs = self.exp.read_json(RUNS_FILE, {})
-        if trial.trial_id in runs:
-            return runs[trial.trial_id]
-        parent = self._search["parent_run_id"]
-        found = self._client.search_runs(
-            [self._search["experiment_id"]],
-            filter_string=f"tags.trial_id = '{trial.trial_id}' and "
-                          f"tags.`{PARENT_TAG}` = '{parent}'",
-        )
-        run_id = found[0].info.run_id if found else self._create_run(trial)
-        runs[trial.trial_id] = run_id
-        self.exp.write_json(RUNS_FILE, runs)
-        return run_id
+    def _children(self, where: str = "") -> list[Any]:
+        query = f"tags.`{PARENT_TAG}` = '{self.parent}'" + (f" and {where}" if where else "")
+        return self.client.search_runs([self.search["experiment_id"]], filter_string=query)
 
-    def _create_run(self, trial: Any) -> str:
-        from search.mlflow_utils import flat_params
-        from spaces.base import config_to_spec
+    def run_id(self, record: dict[str, Any]) -> str:
+        """The record's run: its `mlflow_run_id`, else found by tags, else created. The
+        caller stores the id in the record."""
+        if record.get(RUN_ID):
+            return str(record[RUN_ID])
+        found = self._children(f"tags.trial_id = '{record['trial_id']}'")
+        return found[0].info.run_id if found else self._create(record)
 
-        config = dict(trial.config)
-        index = trial_number(trial.experiment_tag)
-        name = f"trial-{index:03d}-" + "-".join(str(config.get(r, "?")) for r in
-                                                ("first", "core", "final"))
-        run = self._client.create_run(
-            self._search["experiment_id"], run_name=name,
-            tags={"trial_id": trial.trial_id, "trial_number": str(index),
-                  PARENT_TAG: self._search["parent_run_id"]},
+    def _create(self, record: dict[str, Any]) -> str:
+        config = record.get("config", {})
+        run = self.client.create_run(
+            self.search["experiment_id"], run_name=run_name(record),
+            tags={"trial_id": record["trial_id"], "trial_number": str(record["index"]),
+                  PARENT_TAG: self.parent},
         )
         run_id = run.info.run_id
-        params = flat_params(config_to_spec(config, self._search.get("overrides")))
+        params = flat_params(config_to_spec(config, self.search.get("overrides")))
         if "strategy" in config:
             params["strategy_bundle"] = str(config["strategy"])
-        from mlflow.entities import Param
-
-        self._client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
-        self._client.log_text(run_id, json.dumps(config, indent=2, sort_keys=True),
-                              "config.json")
+        self.client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
+        self.client.log_text(run_id, json.dumps(config, indent=2, sort_keys=True),
+                             CONFIG_ARTIFACT)
         return run_id
 
-    def reconcile(self, trials: list) -> list[str]:
-        """Delete runs of trials Tune does not know (lost with a killed driver before Tune
-        saved them; Tune runs them again as new trials), so no trial has two runs."""
-        known = {t.trial_id for t in trials}
-        runs = self.exp.read_json(RUNS_FILE, {})
-        found = self._client.search_runs(
-            [self._search["experiment_id"]],
-            filter_string=f"tags.`{PARENT_TAG}` = '{self._search['parent_run_id']}'")
-        by_trial = {r.data.tags.get("trial_id"): r.info.run_id for r in found}
-        lost = {tid: rid for tid, rid in {**by_trial, **runs}.items() if tid not in known}
-        for run_id in set(lost.values()):
-            self._client.set_tag(run_id, "orphan", "lost with the driver before Tune saved it")
-            self._client.delete_run(run_id)
-        if lost:
-            self.exp.write_json(RUNS_FILE, {k: v for k, v in runs.items() if k not in lost})
-        return list(lost)
+    def delete_lost(self, known: set[str], lost_records: list[dict[str, Any]]) -> list[str]:
+        """Delete the runs of trials Tune does not know: those of `lost_records` and any run
+        under the parent tagged with an unknown trial id (created just before the driver was
+        lost, before its record was saved). Returns the deleted run ids."""
+        run_ids = {r[RUN_ID] for r in lost_records if r.get(RUN_ID)}
+        run_ids |= {r.info.run_id for r in self._children()
+                    if r.data.tags.get("trial_id") not in known}
+        for run_id in sorted(run_ids):
+            self.client.set_tag(run_id, "orphan", ORPHAN_NOTE)
+            self.client.delete_run(run_id)
+        return sorted(run_ids)
 
-    # -- Tune hooks ----------------------------------------------------------------------------
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if not self._reconciled:
-            self._reconciled = True
-            self.reconcile(trials)
-        run_id = self.run_id(trial)
-        if self._client.get_run(run_id).info.status != "RUNNING":
-            self._client.update_run(run_id, status="RUNNING")
+    def mark_running(self, run_id: str) -> None:
+        if self.client.get_run(run_id).info.status != "RUNNING":
+            self.client.update_run(run_id, status="RUNNING")
 
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
-                        **info: Any) -> None:
-        from mlflow.entities import Metric, RunTag
-
-        run_id = self.run_id(trial)
+    def log_epoch(self, run_id: str, result: dict[str, Any]) -> None:
+        """One epoch's metrics (step = epoch) and the node / restore tags."""
         epoch = int(result.get("epoch", 0))
         stamp = int(result.get("timestamp", 0) * 1000)
         metrics = [Metric(k, float(result[k]), stamp, epoch) for k in EPOCH_METRICS
@@ -180,28 +159,17 @@ class MlflowTracking(Callback):
         tags = [RunTag("node_id", str(result.get("node_id", "")))]
         if result.get("restored_epoch"):
             tags.append(RunTag("restored_from_epoch", str(result["restored_epoch"])))
-        self._client.log_batch(run_id, metrics=metrics, tags=tags)
+        self.client.log_batch(run_id, metrics=metrics, tags=tags)
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        from search.progress import stop_reason
+    def complete(self, run_id: str, stop_reason: str | None) -> None:
+        """FINISHED, or KILLED with a `stop_reason` tag for a trial stopped early."""
+        if stop_reason:
+            self.client.set_tag(run_id, "stop_reason", stop_reason)
+        self.client.set_terminated(run_id, status="KILLED" if stop_reason else "FINISHED")
 
-        run_id = self.run_id(trial)
-        record = self.exp.read_json("trials.json", {}).get(trial.trial_id, {})
-        epoch = int((trial.last_result or {}).get("epoch", record.get("epoch", 0)))
-        reason = record.get("stop_reason") or stop_reason(
-            {"epoch": epoch}, int(self._search.get("epochs", 0)), None, 0.0)
-        if reason:
-            self._client.set_tag(run_id, "stop_reason", reason)
-        self._client.set_terminated(run_id, status="KILLED" if reason else "FINISHED")
+    def fail(self, run_id: str, error: str) -> None:
+        self.client.set_tag(run_id, "error", error)
+        self.client.set_terminated(run_id, status="FAILED")
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        from search.progress import trial_error
-
-        run_id = self.run_id(trial)
-        self._client.set_tag(run_id, "error", trial_error(trial))
-        self._client.set_terminated(run_id, status="FAILED")
-
-    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        run_id = self.run_id(trial)
-        retries = int(self._client.get_run(run_id).data.tags.get("retries", "0")) + 1
-        self._client.set_tag(run_id, "retries", str(retries))
+    def retried(self, run_id: str, retries: int) -> None:
+        self.client.set_tag(run_id, "retries", str(retries))

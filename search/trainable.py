@@ -1,15 +1,15 @@
-"""The Ray Tune trainable: one trial = one Trainer, reported and checkpointed every epoch.
+"""The Ray Tune trainable: one trial = one Trainer in the fit loop, reported and checkpointed
+every epoch.
 
 Lives in an importable module (not `__main__`) so that `Tuner.restore` can find it again. A
 trial restores from `tune.get_checkpoint()` (model, optimizer, scheduler, RNG, epoch and the
-best model so far), so a retried or resumed trial continues from its last finished epoch.
+best model so far with its best.json), so a retried or resumed trial continues from its last
+finished epoch.
 """
 
 from __future__ import annotations
 
 import gc
-import json
-import math
 import os
 import re
 import shutil
@@ -18,19 +18,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ray
+import torch
+from ray import tune
+
+from prixfixe_blocks.blocks.compose import count_parameters
+from prixfixe_blocks.plugins import load_plugins
+from prixfixe_blocks.training.fit import BEST_METRIC, Best, fit
+from prixfixe_blocks.training.trainer import Trainer
+from search.experiment import BEST_MODEL_DIR
+from spaces.base import config_to_spec
+
 # "N:E": test-only fault injection, trial number N (1-based, as in Ray's trial directory names)
 # fails once before epoch E.
 FAIL_ENV = "PRIXFIXE_FAIL_ONCE"
 CHECKPOINT_FILE = "trainer.pt"
-STATE_FILE = "state.json"
-BEST_DIR = "best_model"
-METRIC = "best_val_pearson"
+METRIC = BEST_METRIC
 MODE = "max"
-# Numeric per-epoch results that go to MLflow, trials.json and the leaderboard.
-EPOCH_METRICS: tuple[str, ...] = (
-    "val_pearson", METRIC, "val_spearman", "val_mse", "train_loss", "train_loss_aux",
-    "seqs_per_s", "lr",
-)
 
 
 @dataclass(frozen=True)
@@ -45,22 +49,7 @@ class TrialSettings:
     device: str = "auto"
     marker_dir: str = ""
     fail_once: str = ""
-
-
-@dataclass
-class TrialState:
-    """Bookkeeping carried in every checkpoint beside the Trainer's own state."""
-
-    best_val_pearson: float = -1.0
-    best_epoch: int = 0
-    restored_epoch: int = 0
-
-    def update(self, val_pearson: float, epoch: int) -> bool:
-        """Record an epoch's validation Pearson; True when it is a new best."""
-        if math.isfinite(val_pearson) and val_pearson > self.best_val_pearson:
-            self.best_val_pearson, self.best_epoch = float(val_pearson), epoch
-            return True
-        return False
+    plugins: tuple[str, ...] = ()
 
 
 def trial_number(tag: str) -> int:
@@ -90,12 +79,7 @@ def maybe_inject_failure(settings: TrialSettings, index: int, next_epoch: int) -
 
 def train_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     """Train one sampled configuration, reporting metrics and a checkpoint every epoch."""
-    import ray
-    from ray import tune
-
-    from prixfixe_blocks.trainer import Trainer
-    from spaces.base import config_to_spec
-
+    load_plugins(settings.plugins)
     context = tune.get_context()
     index = trial_number(Path(context.get_trial_dir() or "").name)
     spec = config_to_spec(config, settings.overrides)
@@ -104,59 +88,43 @@ def train_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     try:
         trainer = Trainer(spec, settings.data_dir, val_folds=settings.val_folds,
                           seed=settings.seed, device=settings.device, log=lambda _msg: None)
-        state = _restore(trainer, work)
-        n_parameters = sum(p.numel() for p in trainer.model.parameters())
-        node_id = ray.get_runtime_context().get_node_id()
-        while trainer.epoch < settings.epochs:
-            maybe_inject_failure(settings, index, trainer.epoch + 1)
-            train = trainer.train_epoch()
-            val = trainer.evaluate()
-            if state.update(val["val_pearson"], trainer.epoch):
-                trainer.export(work / BEST_DIR)
-            metrics = {
-                "epoch": trainer.epoch, **val, METRIC: state.best_val_pearson,
-                "best_epoch": state.best_epoch, **train, "n_parameters": n_parameters,
-                "node_id": node_id, "restored_epoch": state.restored_epoch,
-            }
+        restored = _restore(trainer, work)
+        extra = {"n_parameters": count_parameters(trainer.model), "restored_epoch": restored,
+                 "node_id": ray.get_runtime_context().get_node_id()}
+
+        def report(metrics: dict[str, Any], best: Best) -> None:
             with tempfile.TemporaryDirectory(prefix="prixfixe-ckpt-") as ckpt:
-                _write_checkpoint(trainer, state, work, Path(ckpt))
-                # Bookkeeping is done: tune.report may not return when ASHA stops the trial.
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(ckpt))
+                trainer.save_checkpoint(Path(ckpt) / CHECKPOINT_FILE)
+                if (work / BEST_MODEL_DIR).is_dir():
+                    shutil.copytree(work / BEST_MODEL_DIR, Path(ckpt) / BEST_MODEL_DIR)
+                tune.report({**metrics, **extra},
+                            checkpoint=tune.Checkpoint.from_directory(ckpt))
+
+        fit(trainer, work / BEST_MODEL_DIR, epochs=settings.epochs, on_epoch=report,
+            before_epoch=lambda epoch: maybe_inject_failure(settings, index, epoch))
     finally:
-        del trainer
+        trainer = None  # noqa: F841 (frees the model before the next trial)
         _release_memory()
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _restore(trainer: Any, work: Path) -> TrialState:
-    """Load the latest Tune checkpoint if this trial has one (retry, resume, restore)."""
-    from ray import tune
-
+def _restore(trainer: Trainer, work: Path) -> int:
+    """Load the latest Tune checkpoint if this trial has one (retry, resume, restore); returns
+    the epoch it restored (0: a fresh start)."""
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        return TrialState()
+        return 0
     with checkpoint.as_directory() as ckpt:
-        ckpt_path = Path(ckpt)
-        trainer.load_checkpoint(ckpt_path / CHECKPOINT_FILE)
-        state = TrialState(**json.loads((ckpt_path / STATE_FILE).read_text()))
-        if (ckpt_path / BEST_DIR).is_dir():
-            shutil.copytree(ckpt_path / BEST_DIR, work / BEST_DIR, dirs_exist_ok=True)
-    state.restored_epoch = trainer.epoch
-    return state
-
-
-def _write_checkpoint(trainer: Any, state: TrialState, work: Path, ckpt: Path) -> None:
-    trainer.save_checkpoint(ckpt / CHECKPOINT_FILE)
-    (ckpt / STATE_FILE).write_text(json.dumps(state.__dict__))
-    if (work / BEST_DIR).is_dir():
-        shutil.copytree(work / BEST_DIR, ckpt / BEST_DIR)
+        trainer.load_checkpoint(Path(ckpt) / CHECKPOINT_FILE)
+        if (Path(ckpt) / BEST_MODEL_DIR).is_dir():
+            shutil.copytree(Path(ckpt) / BEST_MODEL_DIR, work / BEST_MODEL_DIR,
+                            dirs_exist_ok=True)
+    return trainer.epoch
 
 
 def _release_memory() -> None:
     """Free the trial's tensors (and cached GPU memory) before the worker takes the next one."""
     gc.collect()
-    import torch
-
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 

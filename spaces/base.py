@@ -1,23 +1,26 @@
 """What every search space shares: pinned values, block widths and config -> ModelSpec.
 
 A space is a picklable callable `space(trial) -> dict | None` (Optuna define-by-run): the values
-it samples with `trial.suggest_*` and the dict it returns together form a flat ModelSpec dict
-(`{"first": "bhi", "first.channels": 160, ..., "strategy.lr": 0.005}`). Spaces are instances of
+it samples with `trial.suggest_*` and the dict it returns together form a trial config. A block's
+field is named by role and block (`core.camformers.channels`), so every sampled name has one
+distribution; `config_to_spec` keeps the chosen blocks' fields and makes the flat ModelSpec
+(`{"first": "bhi", "first.channels": 160, ..., "strategy.lr": 0.005}`); plain spec keys
+(`core.hidden`, as user spaces write them) are taken as they are. Spaces are instances of
 classes defined in importable modules, never closures, so that Ray Tune can pickle the
 OptunaSearch state by reference and restore it after a lost driver.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from prixfixe_blocks.spec import ROLES, ModelSpec, StrategySpec
-from search.errors import ConfigError
+from prixfixe_blocks.blocks.registry import get_block, width_params
+from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.ranges import WIDTHS, default_of
+from prixfixe_blocks.spec import ROLES, ModelSpec, StrategySpec, parse_scalar
 
-WIDTHS: tuple[str, ...] = ("tiny", "small", "published")
+__all__ = ["WIDTHS", "SpaceFn", "block_key", "config_to_spec", "parse_fixes", "spec_at_width"]
 # Keys a space may sample that are not ModelSpec keys: a strategy bundle chosen as a whole.
 BUNDLE_KEYS: frozenset[str] = frozenset({"strategy"})
 _STRATEGY_FIELDS = frozenset(f.name for f in fields(StrategySpec))
@@ -46,67 +49,49 @@ def parse_fixes(items: list[str] | dict[str, Any] | None) -> dict[str, Any]:
     return fixed
 
 
-def parse_scalar(text: str) -> Any:
-    """'64' -> 64, '1e-3' -> 0.001, 'true' -> True, anything else stays a string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+def block_key(role: str, block: str, name: str) -> str:
+    """The search name of a block's field: `core.camformers.channels`."""
+    return f"{role}.{block}.{name}"
 
 
 def config_to_spec(config: dict[str, Any], overrides: dict[str, Any] | None = None) -> ModelSpec:
-    """ModelSpec from a trial config (bundle selectors dropped), then `overrides` applied."""
-    flat = {k: v for k, v in config.items() if k not in BUNDLE_KEYS}
-    spec = ModelSpec.from_flat(flat)
+    """ModelSpec from a trial config: the chosen blocks' fields (other blocks' dropped), plain
+    spec keys over them, bundle selectors dropped; then `overrides` applied."""
+    qualified: dict[str, Any] = {}
+    plain: dict[str, Any] = {}
+    for key, value in config.items():
+        parts = key.split(".")
+        if key in BUNDLE_KEYS:
+            continue
+        if len(parts) == 3 and parts[0] in ROLES:
+            if config.get(parts[0]) == parts[1]:
+                qualified[f"{parts[0]}.{parts[2]}"] = value
+        else:
+            plain[key] = value
+    spec = ModelSpec.from_flat({**qualified, **plain})
     return spec.with_overrides(dict(overrides)) if overrides else spec
 
 
 def block_params(role: str, name: str, width: str) -> dict[str, Any]:
-    """A block's params at a width: tiny (registry tiny), small (between), published ({})."""
-    from prixfixe_blocks.registry import get_block
-
+    """A block's params at a width (tiny, small, published) that differ from its defaults."""
     if width not in WIDTHS:
         raise ConfigError(f"unknown width '{width}' (choices: {', '.join(WIDTHS)})")
-    if width == "published":
-        return {}
-    entry = get_block(role, name)
-    if width == "tiny":
-        return dict(entry.tiny)
-    defaults = {f.name: f.default for f in fields(entry.config_cls)}
-    return {k: _between(v, defaults.get(k)) for k, v in entry.tiny.items()}
-
-
-def _between(tiny: Any, published: Any) -> Any:
-    """Geometric mean of a tiny and a published width (ints and int tuples), else tiny."""
-    if isinstance(tiny, bool) or not isinstance(published, type(tiny)):
-        return tiny
-    if isinstance(tiny, int) and tiny > 0 and published > 0:
-        return max(1, round(math.sqrt(tiny * published)))
-    if isinstance(tiny, tuple | list) and len(tiny) == len(published):
-        return type(tiny)(_between(t, p) for t, p in zip(tiny, published, strict=True))
-    return tiny
+    return width_params(role, name, width)
 
 
 def spec_at_width(spec: ModelSpec, width: str) -> dict[str, Any]:
     """Flat form of `spec` with every scalar block field: config defaults, then the spec's own
     params, then the width's params (published keeps the spec's params)."""
-    from prixfixe_blocks.registry import get_block
-
     flat = spec.to_flat()
     for role in ROLES:
         block = spec.block(role)
-        config_cls = get_block(role, block.name).config_cls
-        defaults = {f"{role}.{f.name}": f.default for f in fields(config_cls)
-                    if isinstance(f.default, int | float | str | bool)}
+        defaults = {f"{role}.{f.name}": default_of(f)
+                    for f in fields(get_block(role, block.name).config_cls)
+                    if isinstance(default_of(f), int | float | str | bool)}
         flat = {**defaults, **flat}
         flat.update({f"{role}.{k}": v
                      for k, v in block_params(role, block.name, width).items()})
     return flat
-
-
-def _is_block_param(key: str) -> bool:
-    head, _, rest = key.partition(".")
-    return head in ROLES and bool(rest)
 
 
 class PinnedTrial:
@@ -123,11 +108,22 @@ class PinnedTrial:
             return attr
 
         def suggest(name: str, *args: Any, **kwargs: Any) -> Any:
-            value = self._fixed[name] if name in self._fixed else attr(name, *args, **kwargs)
+            key = _pin_key(name, self._fixed)
+            value = self._fixed[key] if key is not None else attr(name, *args, **kwargs)
             self.values[name] = value
             return value
 
         return suggest
+
+
+def _pin_key(name: str, fixed: dict[str, Any]) -> str | None:
+    """The pinned key for a sampled name: itself, or for `core.bhi.hidden` also `core.hidden`."""
+    if name in fixed:
+        return name
+    parts = name.split(".")
+    if len(parts) == 3 and parts[0] in ROLES and f"{parts[0]}.{parts[2]}" in fixed:
+        return f"{parts[0]}.{parts[2]}"
+    return None
 
 
 @dataclass
@@ -149,7 +145,7 @@ class SpaceFn:
         for role in ROLES:
             if isinstance(chosen.get(role), str):
                 params = block_params(role, chosen[role], self.width)
-                base.update({f"{role}.{k}": v for k, v in params.items()})
+                base.update({block_key(role, chosen[role], k): v for k, v in params.items()})
         base = {k: v for k, v in base.items() if k not in pinned.values}
         return {**base, **constants}
 

@@ -12,7 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from search.errors import ConfigError, PrixFixeError
+import optuna
+import torch
+
+from prixfixe_blocks.errors import ConfigError, PrixFixeError
+from prixfixe_blocks.training.model import check_spec
 from spaces.base import WIDTHS, SpaceFn, config_to_spec
 from spaces.prixfixe import PrixfixeGridSpace, PrixfixeSpace
 from spaces.user import PythonSpace, load_python_module, load_yaml_space
@@ -46,8 +50,6 @@ def load_space(name: str, *, width: str = "published",
 def sample_configs(space: SpaceFn, n: int, *, seed: int = 0,
                    grid: bool = False) -> list[dict[str, Any]]:
     """`n` configurations from an in-memory study (the first ones are the space's points)."""
-    import optuna
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if grid:
         sampler: optuna.samplers.BaseSampler = optuna.samplers.GridSampler(
@@ -97,8 +99,6 @@ def check_space(space: SpaceFn, *, meta: Any = None, overrides: dict[str, Any] |
 
     Returns the number of configurations checked.
     """
-    from prixfixe_blocks.trainer import check_spec
-
     try:
         configs = sample_configs(space, n, seed=seed, grid=grid)
     except PrixFixeError:
@@ -120,8 +120,6 @@ def check_space(space: SpaceFn, *, meta: Any = None, overrides: dict[str, Any] |
 
 @contextmanager
 def _one_thread() -> Iterator[None]:
-    import torch
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -15,7 +15,6 @@ Python: a file defining `space(trial) -> dict | None`, optionally `GRID` (name -
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -23,7 +22,8 @@ from typing import Any
 
 import yaml
 
-from search.errors import ConfigError
+from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.plugins import import_file
 from spaces.base import SpaceFn, canonical_key
 
 KINDS: tuple[str, ...] = ("choice", "int", "float")
@@ -159,16 +159,7 @@ class PythonSpace(SpaceFn):
 
 def load_python_module(path: Path) -> ModuleType:
     """Import a space file by path; ConfigError if it cannot be imported or has no `space`."""
-    spec = importlib.util.spec_from_file_location(f"prixfixe_user_space_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        raise ConfigError(f"{path}: cannot import this file as Python")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as err:  # the user's code: report whatever it raised, in one line
-        raise ConfigError(
-            f"{path}: importing the space failed: {type(err).__name__}: {err}"
-        ) from err
+    module = import_file(path, f"prixfixe_user_space_{path.stem}", "space")
     if not callable(getattr(module, "space", None)):
         raise ConfigError(f"{path}: defines no function 'space(trial)'")
     return module

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from prixfixe_blocks.data.simulate import simulate
+from search.experiment import TRIALS_FILE
 from tests.conftest import REPO
 
 ROWS = 3000
@@ -23,8 +25,6 @@ QUICK = ["--width", "tiny", "--batches-per-epoch", "3", "--fix", "strategy.batch
 
 def simulated_data(factory: pytest.TempPathFactory) -> Path:
     """The session's simulated dataset (made once; later calls reuse the directory)."""
-    from search.data.simulate import simulate
-
     data = factory.getbasetemp() / "search-data"
     if not (data / "dataset.json").is_file():
         simulate(data, ROWS, seed=0, test_rows=50)
@@ -51,7 +51,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None,
 
 
 def read_trials(root: Path) -> dict[str, dict[str, Any]]:
-    path = root / "trials.json"
+    path = root / TRIALS_FILE
     return json.loads(path.read_text()) if path.is_file() else {}
 
 

@@ -8,9 +8,9 @@ import itertools
 import pytest
 import torch
 
-from prixfixe_blocks.compose import compose, example_batch
+from prixfixe_blocks.blocks.compose import compose, example_batch
+from prixfixe_blocks.blocks.registry import block_names
 from prixfixe_blocks.presets import tiny_spec
-from prixfixe_blocks.registry import block_names
 from prixfixe_blocks.spec import BlockSpec, ModelSpec, StrategySpec
 
 torch.set_num_threads(2)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from prixfixe_blocks.compose import compose, example_batch
+from prixfixe_blocks.blocks.compose import compose, example_batch
+from prixfixe_blocks.blocks.registry import make_config, tiny_params
+from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.presets import get_preset, tiny_spec
-from prixfixe_blocks.registry import make_config, tiny_params
 from prixfixe_blocks.spec import BlockSpec, InputShape, ModelSpec, StrategySpec
-from search.errors import ConfigError
 
 BLOCKS = [("first", n) for n in ("autosome", "bhi", "unlockdna")] + [
     (role, n) for role in ("core", "final") for n in ("autosome", "bhi", "unlockdna", "camformers")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from prixfixe_blocks.compose import compose, count_parameters, example_batch
+from prixfixe_blocks.blocks.compose import compose, count_parameters, example_batch
+from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.presets import (
     PRESETS,
     PUBLISHED_PARAMETERS,
@@ -14,7 +15,6 @@ from prixfixe_blocks.presets import (
     tiny_spec,
 )
 from prixfixe_blocks.spec import ModelSpec
-from search.errors import ConfigError
 
 torch.set_num_threads(2)
 

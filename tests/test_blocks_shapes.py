@@ -6,13 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from prixfixe_blocks.adapters import OneHot, Projection, PseudoTokens
-from prixfixe_blocks.base import Shape
-from prixfixe_blocks.compose import DEFAULT_INPUT_SHAPES, compose, example_batch
+from prixfixe_blocks.blocks.adapters import OneHot, Projection, PseudoTokens
+from prixfixe_blocks.blocks.base import Shape
+from prixfixe_blocks.blocks.compose import compose, example_batch
+from prixfixe_blocks.blocks.registry import get_block, make_config, tiny_params
 from prixfixe_blocks.presets import tiny_spec
-from prixfixe_blocks.registry import get_block, make_config, tiny_params
 from prixfixe_blocks.spec import BlockSpec, InputShape, ModelSpec, StrategySpec
-from prixfixe_blocks.targets import make_target
+from prixfixe_blocks.strategies.encodings import default_input_shape
+from prixfixe_blocks.strategies.targets import make_target
 
 torch.set_num_threads(2)
 
@@ -111,7 +112,7 @@ def test_mlm_loss_works_when_the_core_pooled_the_positions() -> None:
 
 
 def test_default_input_shapes_are_the_dream_encodings() -> None:
-    assert DEFAULT_INPUT_SHAPES == {
+    assert {name: default_input_shape(name) for name in ("autosome", "bhi", "unlockdna")} == {
         "autosome": InputShape("features", 6, 150),
         "bhi": InputShape("features", 4, 110),
         "unlockdna": InputShape("tokens", 6, 200),

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from prixfixe_blocks.targets import N_BINS, make_target
-from search.errors import ConfigError
+from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.strategies.targets import N_BINS, make_target
 
 
 def test_soft_labels_follow_a_normal_around_label_plus_half() -> None:

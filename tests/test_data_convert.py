@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from prixfixe_blocks.data.convert import FORMATS, convert, input_format
+from prixfixe_blocks.data.schema import LEFT_ADAPTER, RIGHT_ADAPTER, open_dataset
+from prixfixe_blocks.errors import ConfigError, DataError
 from search.cli import main
-from search.data.convert import FORMATS, convert, input_format
-from search.data.schema import LEFT_ADAPTER, RIGHT_ADAPTER, open_dataset
-from search.errors import ConfigError, DataError
 
 
 def read_all(out: Path) -> dict[str, list]:

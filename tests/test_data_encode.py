@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from search.data.encode import (
+from prixfixe_blocks.data.encode import (
     decode,
     one_hot,
     plasmid_pad,
@@ -20,9 +20,9 @@ from search.data.encode import (
     vector_pad,
     with_constant_channels,
 )
-from search.data.plasmid import load_plasmid
-from search.data.schema import LEFT_ADAPTER, RIGHT_ADAPTER
-from search.errors import DataError
+from prixfixe_blocks.data.plasmid import load_plasmid
+from prixfixe_blocks.data.schema import LEFT_ADAPTER, RIGHT_ADAPTER
+from prixfixe_blocks.errors import DataError
 
 INSERT = "ACGTTGCA" * 10
 SEQ110 = LEFT_ADAPTER + INSERT + RIGHT_ADAPTER

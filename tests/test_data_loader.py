@@ -8,10 +8,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from search.data.loader import ShardLoader
-from search.data.schema import open_dataset
-from search.data.writer import DatasetWriter
-from search.errors import ConfigError, DataError
+from prixfixe_blocks.data.loader import ShardLoader
+from prixfixe_blocks.data.schema import open_dataset
+from prixfixe_blocks.data.writer import DatasetWriter
+from prixfixe_blocks.errors import ConfigError, DataError
 
 N_ROWS = 1003
 

@@ -9,12 +9,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import search.data.loader as loader_mod
+import prixfixe_blocks.data.loader as loader_mod
+from prixfixe_blocks.data.loader import ShardLoader
+from prixfixe_blocks.data.schema import open_dataset, sequence_hash, stable_fold
+from prixfixe_blocks.data.writer import DatasetWriter
+from prixfixe_blocks.errors import DataError
 from search.cli import main
-from search.data.loader import ShardLoader
-from search.data.schema import open_dataset, sequence_hash, stable_fold
-from search.data.writer import DatasetWriter
-from search.errors import DataError
 
 
 def small_dataset(out: Path, n: int = 300, shard_rows: int = 50) -> Path:

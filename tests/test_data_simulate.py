@@ -9,12 +9,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from prixfixe_blocks.data.encode import decode, plasmid_pad
+from prixfixe_blocks.data.motifs import MOTIFS, pwm, reverse_pwm
+from prixfixe_blocks.data.schema import LEFT_ADAPTER, RIGHT_ADAPTER, open_dataset
+from prixfixe_blocks.data.simulate import simulate
+from prixfixe_blocks.data.truth import expression
 from search.cli import main
-from search.data.encode import decode, plasmid_pad
-from search.data.motifs import MOTIFS, pwm, reverse_pwm
-from search.data.schema import LEFT_ADAPTER, RIGHT_ADAPTER, open_dataset
-from search.data.simulate import simulate
-from search.data.truth import expression
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from prixfixe_blocks.training.fit import Best
 from search.progress import stop_reason
 from search.report import format_table, leaderboard_rows, write_curves_png
-from search.trainable import TrialState, trial_number
+from search.trainable import trial_number
 
 
 def record(index: int, best: float | None, status: str = "FINISHED") -> dict:
@@ -54,6 +55,6 @@ def test_trial_numbers_and_best_bookkeeping() -> None:
     assert trial_number("12_core=bhi") == 12
     assert trial_number("train_trial_69f8c14b_3_core=unlockdna") == 3
     assert trial_number("") == -1
-    state = TrialState()
-    assert state.update(0.3, 1) and not state.update(float("nan"), 2)
-    assert not state.update(0.1, 3) and (state.best_val_pearson, state.best_epoch) == (0.3, 1)
+    best = Best()
+    assert best.update(0.3, 1) and not best.update(float("nan"), 2)
+    assert not best.update(0.1, 3) and (best.val_pearson, best.epoch) == (0.3, 1)

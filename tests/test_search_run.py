@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from search.cli import main as cli_main
-from search.experiment import RUNS_FILE
 from tests.search_support import QUICK, mlflow_runs, read_trials, simulated_data
 
 TRIALS, EPOCHS = 6, 2
@@ -34,7 +33,7 @@ def search(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_search_runs_every_trial_and_exports_the_best(search: dict[str, Any]) -> None:
-    from prixfixe_blocks.export import load_predictor
+    from prixfixe_blocks.training.export import load_predictor
 
     assert search["code"] == 0
     records = read_trials(search["root"])
@@ -105,12 +104,21 @@ def test_injected_failure_is_retried_from_its_checkpoint(search: dict[str, Any])
     first = next(r for r in records.values() if r["index"] == 1)
     assert first["retries"] == 1 and first["status"] == "FINISHED"
     assert "injected failure" in first["last_error"]
-    run_id = json.loads((search["root"] / RUNS_FILE).read_text())[first["trial_id"]]
+    run_id = first["mlflow_run_id"]
     client = MlflowClient(search["doc"]["tracking_uri"])
     run = client.get_run(run_id)
     assert run.data.tags["restored_from_epoch"] == "1" and run.data.tags["retries"] == "1"
     history = client.get_metric_history(run_id, "train_loss")
     assert sorted(m.step for m in history) == [1, 2]  # epoch 1 was not trained again
+
+
+def test_each_trial_record_names_its_own_mlflow_run(search: dict[str, Any]) -> None:
+    runs = search["runs"]
+    children = runs[runs["tags.mlflow.parentRunId"].notna()]
+    by_trial = dict(zip(children["tags.trial_id"], children["run_id"], strict=True))
+    records = read_trials(search["root"])
+    assert {tid: r["mlflow_run_id"] for tid, r in records.items()} == by_trial
+    assert not (search["root"] / "mlflow_runs.json").exists()  # the record is the only one
 
 
 def test_status_reads_the_experiment_directory(search: dict[str, Any],
@@ -140,6 +148,16 @@ def test_bad_space_is_rejected_before_any_trial(tmp_path: Path, search: dict[str
     err = capsys.readouterr().err
     assert code == 2 and "unknown core block 'lstm9'" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_missing_plugin_is_rejected_before_anything_starts(
+        tmp_path: Path, search: dict[str, Any], capsys: pytest.CaptureFixture) -> None:
+    code = cli_main(["run", "--data", str(search["data"]), "--name", "plug", "--storage",
+                     str(tmp_path / "runs"), "--plugin", str(tmp_path / "blocks.py")])
+    err = capsys.readouterr().err
+    assert code == 2 and "plugin file not found" in err
+    assert not (tmp_path / "runs").exists()
+    assert search["doc"]["options"]["plugins"] == []  # stored in search.json
 
 
 def test_existing_search_name_is_refused(search: dict[str, Any],

@@ -6,8 +6,8 @@ import pickle
 
 import pytest
 
-from prixfixe_blocks.registry import tiny_params
-from search.errors import ConfigError
+from prixfixe_blocks.blocks.registry import tiny_params
+from prixfixe_blocks.errors import ConfigError
 from spaces import check_space, config_to_spec, grid_size, load_space, parse_fixes, sample_configs
 from spaces.prixfixe import TEAMS, block_distributions
 
@@ -21,8 +21,8 @@ def test_grid_enumerates_all_81_combinations_at_tiny_width() -> None:
     combos = {(c["strategy"], c["first"], c["core"], c["final"]) for c in configs}
     assert len(configs) == 81 and len(combos) == 81
     assert {c[0] for c in combos} == set(TEAMS)
-    bhi_first = next(c for c in configs if c["first"] == "bhi")
-    assert bhi_first["first.channels"] == tiny_params("first", "bhi")["channels"]
+    bhi_first = config_to_spec(next(c for c in configs if c["first"] == "bhi"))
+    assert bhi_first.first.params["channels"] == tiny_params("first", "bhi")["channels"]
     # the bundle carries the team's whole strategy, e.g. BHI's learning rate and target
     bhi = next(c for c in configs if c["strategy"] == "bhi")
     assert (bhi["strategy.encoding"], bhi["strategy.target"]) == ("bhi", "huber")
@@ -37,7 +37,8 @@ def test_fix_pins_a_choice_and_shrinks_the_grid() -> None:
     configs = sample_configs(space, 100, grid=True)
     assert len(configs) == 27
     assert all(c["core"] == "bhi" and c["strategy.lr"] == 0.002 for c in configs)
-    assert all(c["core.hidden"] == tiny_params("core", "bhi")["hidden"] for c in configs)
+    assert all(config_to_spec(c).core.params["hidden"] == tiny_params("core", "bhi")["hidden"]
+               for c in configs)
 
 
 def test_fix_rejects_malformed_items() -> None:
@@ -51,8 +52,8 @@ def test_full_space_samples_conditional_block_params() -> None:
     for config in configs:
         for role in ("first", "core", "final"):
             own = set(block_distributions(role, config[role], "tiny"))
-            sampled = {k.split(".", 1)[1] for k in config if k.startswith(f"{role}.")}
-            assert own <= sampled, (role, config[role])
+            sampled = {k for k in config if k.startswith(f"{role}.{config[role]}.")}
+            assert own and own <= sampled, (role, config[role])
         spec = config_to_spec(config, RUN)
         assert spec.strategy.epochs == 2
     assert len({c["core"] for c in configs}) >= 3
@@ -66,7 +67,7 @@ def test_full_space_starts_from_the_dream_presets_at_the_chosen_width() -> None:
     blocks = {(p["first"], p["core"], p["final"]) for p in points}
     assert blocks == {("bhi", "autosome", "autosome"), ("bhi", "bhi", "autosome"),
                       ("autosome", "unlockdna", "autosome")}
-    assert all(p["first.channels"] == tiny_params("first", p["first"])["channels"]
+    assert all(p[f"first.{p['first']}.channels"] == tiny_params("first", p["first"])["channels"]
                for p in points)
     # the first sampled configurations are exactly those presets
     first = sample_configs(load_space("prixfixe", width="tiny"), 3)
@@ -76,7 +77,8 @@ def test_full_space_starts_from_the_dream_presets_at_the_chosen_width() -> None:
 def test_small_width_sits_between_tiny_and_published() -> None:
     config = sample_configs(load_space("prixfixe-grid", width="small",
                                        fixed={"first": "bhi"}), 1, grid=True)[0]
-    assert tiny_params("first", "bhi")["channels"] < config["first.channels"] < 256
+    channels = config_to_spec(config).first.params["channels"]
+    assert tiny_params("first", "bhi")["channels"] < channels < 256
 
 
 def test_spaces_pickle_by_reference_and_sample_the_same() -> None:

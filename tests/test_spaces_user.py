@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from search.errors import ConfigError
+from prixfixe_blocks.errors import ConfigError
 from spaces import check_space, grid_size, load_space, sample_configs
 
 RUN = {"strategy.epochs": 2}
@@ -43,7 +43,7 @@ def test_yaml_space_samples_choices_ranges_conditions_and_constants(tmp_path: Pa
             assert config["core.hidden"] in (8, 16, 24, 32)
         else:
             assert "core.hidden" not in config
-            assert config["core.block_sizes"] == (16, 8)  # tiny width fills the rest
+            assert config["core.autosome.block_sizes"] == (16, 8)  # tiny width fills the rest
     assert {c["first"] for c in configs} == {"bhi", "autosome"}
     assert check_space(space, overrides=RUN, n=4) == 4
 

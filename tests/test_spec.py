@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.spec import BlockSpec, ModelSpec, StrategySpec, make_strategy
 from search.cli import build_parser, main
-from search.errors import ConfigError
 
 
 def _spec() -> ModelSpec:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from prixfixe_blocks.export import load_predictor
-from prixfixe_blocks.seqio import read_sequences
+from prixfixe_blocks.errors import DataError
+from prixfixe_blocks.training.export import load_predictor
+from prixfixe_blocks.training.seqio import read_sequences
 from search.cli import main as cli_main
-from search.errors import DataError
 from tests.train_support import make_dream_dataset
 
 torch.set_num_threads(2)
@@ -131,7 +131,7 @@ def test_predict_bad_input_exits_2_and_writes_nothing(trained: dict[str, Path],
 
 
 def test_presets_lists_counts_blocks_and_components(capsys: pytest.CaptureFixture[str]) -> None:
-    from prixfixe_blocks import cli
+    from search import train_cli as cli
 
     assert cli.cli_presets(None) == 0  # type: ignore[arg-type]
     text = capsys.readouterr().out

@@ -8,17 +8,18 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from prixfixe_blocks.compose import DEFAULT_INPUT_SHAPES
-from prixfixe_blocks.encodings import (
+from prixfixe_blocks.spec import InputShape, StrategySpec
+from prixfixe_blocks.strategies.encodings import (
+    ENCODINGS,
     IGNORE_INDEX,
     MASK_CODE,
     Encoder,
     EncodingParams,
+    default_input_shape,
     encoding_params,
     input_shape,
     make_encoder,
 )
-from prixfixe_blocks.spec import InputShape, StrategySpec
 
 LEFT, RIGHT = "TGCATTTTTTTCACATC", "GGTTACGGCTGTT"
 CORE = "ACGTTGCA" * 10  # 80 bp
@@ -147,8 +148,8 @@ def test_training_batch_rc_modes(rc_mode: str, rows: int) -> None:
 
 
 def test_input_shapes_dream_and_other_lengths() -> None:
-    for name, shape in DEFAULT_INPUT_SHAPES.items():
-        assert input_shape(StrategySpec(encoding=name), None) == shape
+    for name in ENCODINGS.names():
+        assert input_shape(StrategySpec(encoding=name), None) == default_input_shape(name)
     starr = SimpleNamespace(plasmid=None, seq_len={"min": 249, "max": 249},
                             targets=["dev", "hk"], columns=["sequence", "dev", "hk", "fold"])
     assert input_shape(StrategySpec(encoding="autosome"), starr) == InputShape("features", 6, 249)

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from prixfixe_blocks.metrics import pearson, rankdata, regression_metrics, spearman
-from prixfixe_blocks.optim import WarmupFactor, effective_warmup, make_optimization
 from prixfixe_blocks.spec import StrategySpec
+from prixfixe_blocks.strategies.optim import WarmupFactor, effective_warmup, make_optimization
+from prixfixe_blocks.training.metrics import pearson, rankdata, regression_metrics, spearman
 
 
 def _lrs(strategy: StrategySpec, steps: int) -> tuple[list[float], nn.Module]:

@@ -10,11 +10,11 @@ import pyarrow as pa
 import pytest
 import torch
 
-from prixfixe_blocks.metrics import pearson
+from prixfixe_blocks.data import encode
+from prixfixe_blocks.data.loader import ShardLoader
 from prixfixe_blocks.presets import get_preset
-from prixfixe_blocks.trainer import Trainer
-from search.data import encode
-from search.data.loader import ShardLoader
+from prixfixe_blocks.training.metrics import pearson
+from prixfixe_blocks.training.trainer import Trainer
 from tests.train_support import make_dream_dataset
 
 # Reduced width: BHI first block 32 channels per kernel (published 160), Autosome core blocks

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from prixfixe_blocks.export import load_predictor
-from prixfixe_blocks.trainer import Trainer, build_model, check_spec
-from search.errors import ConfigError
+from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.training.export import load_predictor
+from prixfixe_blocks.training.model import build_model, check_spec
+from prixfixe_blocks.training.trainer import Trainer
 from tests.train_support import make_dream_dataset, tiny_spec
 
 torch.set_num_threads(2)
@@ -122,7 +123,7 @@ def test_export_and_predict_match_trainer(dataset: Path, tmp_path: Path) -> None
 
 
 def test_build_model_and_check_spec(dataset: Path) -> None:
-    from search.data.schema import open_dataset
+    from prixfixe_blocks.data.schema import open_dataset
 
     spec = tiny_spec("unlockdna", "unlockdna", "unlockdna", encoding="unlockdna", target="mse",
                      mask_fraction=0.2)

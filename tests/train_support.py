@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prixfixe_blocks.registry import tiny_params
+from prixfixe_blocks.blocks.registry import tiny_params
 from prixfixe_blocks.spec import BlockSpec, ModelSpec, make_strategy
 from search.cli import main as cli_main
 

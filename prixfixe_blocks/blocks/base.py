@@ -1,0 +1,175 @@
+"""The block contract shared by the three roles (first layers, core, final layers).
+
+A block is built from its typed config and the shape of what it receives; it never hard-wires its
+output width: `output_shape()` is computed by a dummy forward. Between blocks, features are
+channels-first float maps (batch, channels, length); only a first block may receive tokens
+(batch, length) of int64 codes. A map may start with `n_pseudo` pseudo-expression positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from prixfixe_blocks.strategies.spec import InputShape
+from prixfixe_blocks.strategies.targets import Target
+
+Batch = dict[str, Tensor]
+
+FEATURES, TOKENS, VECTOR = "features", "tokens", "vector"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What flows between blocks (the batch dimension left out).
+
+    kind "features": float (B, channels, length); "tokens": int64 (B, length), `channels` = vocab;
+    "vector": float (B, channels) (a final block's raw outputs). The first `n_pseudo` positions of
+    a feature map are pseudo-expression tokens (a token head reads its prediction from them).
+    """
+
+    kind: str
+    channels: int
+    length: int
+    n_pseudo: int = 0
+
+    @classmethod
+    def of(cls, shape: InputShape) -> Shape:
+        """The block-level shape of what an encoding feeds the first block."""
+        return cls(shape.kind, shape.channels, shape.length)
+
+    def describe(self) -> str:
+        """Human-readable form for error messages."""
+        if self.kind == TOKENS:
+            return f"tokens (vocab {self.channels}, length {self.length})"
+        if self.kind == VECTOR:
+            return f"vector ({self.channels})"
+        pseudo = f", {self.n_pseudo} pseudo tokens" if self.n_pseudo else ""
+        return f"features ({self.channels}, {self.length}{pseudo})"
+
+
+@dataclass(frozen=True)
+class Want:
+    """What a block needs of its input; compose inserts adapters to provide it.
+
+    kinds: the input kinds it takes; channels: an exact width (a projection is inserted when the
+    input differs), None = any; n_pseudo: pseudo tokens it reads (made by attention pooling when
+    the input has none), 0 = none needed.
+    """
+
+    kinds: tuple[str, ...] = (FEATURES,)
+    channels: int | None = None
+    n_pseudo: int = 0
+
+
+class FinalStep(NamedTuple):
+    """A final block's training step: predictions (original scale), main loss, auxiliary loss."""
+
+    prediction: Tensor
+    loss: Tensor
+    aux_loss: Tensor | None
+
+
+def dummy_input(shape: Shape, batch: int = 2) -> Tensor:
+    """A zero batch of the given shape (int64 for tokens), for computing output shapes."""
+    if shape.kind == TOKENS:
+        return torch.zeros(batch, shape.length, dtype=torch.long)
+    return torch.zeros(batch, shape.channels, shape.length)
+
+
+def shape_of(out: Tensor, n_pseudo: int) -> Shape:
+    """The Shape of a real block output tensor."""
+    if out.dim() == 2:
+        return Shape(VECTOR, int(out.shape[1]), 1)
+    if out.dim() != 3:
+        raise ValueError(f"a block returned a tensor of {out.dim()} dims (expected 2 or 3)")
+    return Shape(FEATURES, int(out.shape[1]), int(out.shape[2]), n_pseudo)
+
+
+class Block(nn.Module):
+    """Base of every block: `forward(x)` -> features, `training_step` -> (features, aux loss)."""
+
+    accepts: ClassVar[tuple[str, ...]] = (FEATURES,)
+
+    def __init__(self, config: Any, in_shape: Shape) -> None:
+        super().__init__()
+        self.config = config
+        self.in_shape = in_shape
+        self._out_shape: Shape | None = None
+
+    @classmethod
+    def wants(cls, config: Any) -> Want:
+        """What this block needs of its input, given its config (override to ask for more)."""
+        return Want(kinds=cls.accepts)
+
+    def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def training_step(self, x: Tensor, batch: Batch) -> tuple[Tensor, Tensor | None]:
+        """Features plus an optional auxiliary loss (none by default)."""
+        return self(x), None
+
+    def pseudo_out(self, out_length: int) -> int:
+        """Pseudo tokens at the front of the output: kept when the length is kept, else none."""
+        return self.in_shape.n_pseudo if out_length == self.in_shape.length else 0
+
+    def output_shape(self) -> Shape:
+        """The output shape, computed once by a dummy forward (batch 2, eval mode, no grad)."""
+        if self._out_shape is None:
+            was_training = self.training
+            self.eval()
+            with torch.no_grad():
+                out = self(dummy_input(self.in_shape))
+            self.train(was_training)
+            length = int(out.shape[2]) if out.dim() == 3 else 1
+            self._out_shape = shape_of(out, self.pseudo_out(length))
+        return self._out_shape
+
+
+class FinalBlock(Block):
+    """Base of final blocks: `forward(x)` -> raw head outputs (B, target.n_outputs).
+
+    The final block owns the target, so its training step returns prediction plus loss.
+    """
+
+    def __init__(self, config: Any, in_shape: Shape, target: Target) -> None:
+        super().__init__(config, in_shape)
+        self.target = target
+
+    @property
+    def n_outputs(self) -> int:
+        """Raw outputs per sample that the head must produce."""
+        return self.target.n_outputs
+
+    def predict(self, x: Tensor) -> Tensor:
+        """Predictions (B, n_targets) on the original target scale."""
+        return self.target.decode(self(x))
+
+    def training_step(self, x: Tensor, batch: Batch) -> FinalStep:  # type: ignore[override]
+        """Prediction, main loss on batch["y"], and the auxiliary loss (none by default)."""
+        out = self(x)
+        loss = self.target.loss(out, batch["y"])
+        return FinalStep(self.target.decode(out.detach()), loss, None)
+
+
+def with_length(shape: Shape, length: int, n_pseudo: int | None = None) -> Shape:
+    """`shape` with another length (and optionally pseudo-token count)."""
+    return replace(shape, length=length, n_pseudo=shape.n_pseudo if n_pseudo is None else n_pseudo)
+
+
+def check_config(config: Any, positive: tuple[str, ...] = (), fractions: tuple[str, ...] = (),
+                 positive_lists: tuple[str, ...] = ()) -> None:
+    """Validate config fields (raise ValueError, which make_config turns into a ConfigError)."""
+    for name in positive:
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(config, name)}")
+    for name in fractions:
+        if not 0.0 <= getattr(config, name) < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {getattr(config, name)}")
+    for name in positive_lists:
+        values = getattr(config, name)
+        if not values or any(int(v) != v or v < 1 for v in values):
+            raise ValueError(f"{name} must be a non-empty list of integers >= 1, got {values}")

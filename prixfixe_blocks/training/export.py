@@ -1,0 +1,113 @@
+"""Model directories: what `Trainer.export` writes and `load_predictor` reads.
+
+A model directory holds `spec.json` (the flat ModelSpec), `weights.pt` (the state dict) and
+`model.json` (encoding parameters such as the plasmid flanks, target names and stats): prediction
+needs nothing else, in particular not the training dataset. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+from torch import nn
+
+from prixfixe_blocks.atomic import atomic_write, atomic_write_text
+from prixfixe_blocks.blocks.compose import count_parameters
+from prixfixe_blocks.errors import DataError
+from prixfixe_blocks.spec import ModelSpec
+from prixfixe_blocks.strategies.encodings import Encoder, EncodingParams
+from prixfixe_blocks.training.model import compose_model, predict_both_strands, resolve_device
+
+MODEL_FORMAT = 1
+SPEC_FILE, WEIGHTS_FILE, META_FILE = "spec.json", "weights.pt", "model.json"
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """torch.save atomically (temporary name, then rename)."""
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def load_torch_file(path: Path, device: torch.device | str = "cpu") -> Any:
+    """torch.load with weights_only=True; a missing or unreadable file is a DataError."""
+    if not path.is_file():
+        raise DataError("file not found", path=str(path))
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, OSError, EOFError, ValueError) as err:
+        raise DataError(f"cannot load: {err}", path=str(path)) from None
+
+
+def save_model(model_dir: Path, spec: ModelSpec, params: EncodingParams,
+               stats: list[tuple[float, float]] | None, model: nn.Module) -> Path:
+    """Write spec.json, weights.pt and model.json into `model_dir` (created if needed)."""
+    meta = {
+        "format_version": MODEL_FORMAT,
+        "encoding": params.to_dict(),
+        "targets": list(params.targets),
+        "target_stats": [list(s) for s in stats] if stats else None,
+        "n_parameters": count_parameters(model),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_torch_save(state, model_dir / WEIGHTS_FILE)
+    atomic_write_text(model_dir / SPEC_FILE, spec.to_json() + "\n")
+    atomic_write_text(model_dir / META_FILE, json.dumps(meta, indent=2) + "\n")
+    return model_dir
+
+
+class Predictor:
+    """A trained model plus its encoder: sequences in, predictions (both strands averaged) out."""
+
+    def __init__(self, model: nn.Module, encoder: Encoder, device: torch.device,
+                 amp: bool = False) -> None:
+        self.model, self.encoder, self.device, self.amp = model.eval(), encoder, device, amp
+
+    @property
+    def targets(self) -> list[str]:
+        """Names of the predicted targets (one output column each)."""
+        return list(self.encoder.params.targets)
+
+    def predict(self, sequences: Sequence[str] | pa.Array | pa.ChunkedArray,
+                batch_size: int = 1024) -> np.ndarray:
+        """Predictions (N, n_targets) in input order, averaged over forward and reverse strands."""
+        arr = sequences if isinstance(sequences, pa.Array | pa.ChunkedArray) else pa.array(
+            list(sequences), type=pa.string())
+        n_out = len(self.targets)
+        chunks = [
+            predict_both_strands(self.model, self.encoder, arr.slice(i, batch_size),
+                                 self.device, self.amp)
+            for i in range(0, len(arr), max(1, int(batch_size)))
+        ]
+        return np.concatenate(chunks) if chunks else np.zeros((0, n_out), np.float32)
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise DataError("missing (not a model directory?)", path=str(path))
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"invalid JSON: {err}", path=str(path)) from None
+
+
+def load_predictor(model_dir: str | Path, device: str = "auto") -> Predictor:
+    """Rebuild the model from a model directory (spec, encoding meta, weights)."""
+    root = Path(model_dir)
+    spec = ModelSpec.from_flat(_read_json(root / SPEC_FILE))
+    meta = _read_json(root / META_FILE)
+    if meta.get("format_version") != MODEL_FORMAT:
+        raise DataError(f"unsupported format_version {meta.get('format_version')!r}",
+                        path=str(root / META_FILE), field="format_version")
+    params = EncodingParams.from_dict(meta["encoding"])
+    stats = [tuple(s) for s in meta["target_stats"]] if meta.get("target_stats") else None
+    dev = resolve_device(device)
+    model = compose_model(spec, params, stats)
+    model.load_state_dict(load_torch_file(root / WEIGHTS_FILE))
+    return Predictor(model.to(dev), Encoder(params), dev, amp=dev.type == "cuda")

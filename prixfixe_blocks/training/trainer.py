@@ -1,0 +1,195 @@
+"""Training one Prix Fixe model: build, train per epoch, validate, checkpoint, export.
+
+`Trainer` is what `prixfixe-search train` and every Ray Tune trial drive (docs/ARCHITECTURE.md
+section 3). A checkpoint holds model, optimizer, scheduler, RNG states and the epoch; it loads
+with `torch.load(weights_only=True)` and a resumed run on CPU continues bit-for-bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from prixfixe_blocks.data.loader import ShardLoader
+from prixfixe_blocks.data.schema import open_dataset
+from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.spec import ModelSpec
+from prixfixe_blocks.strategies.encodings import make_encoder
+from prixfixe_blocks.strategies.optim import make_optimization
+from prixfixe_blocks.training.export import atomic_torch_save, load_torch_file, save_model
+from prixfixe_blocks.training.metrics import regression_metrics
+from prixfixe_blocks.training.model import (
+    build_model,
+    predict_both_strands,
+    resolve_device,
+    target_stats,
+)
+
+CHECKPOINT_FORMAT = 1
+DEFAULT_LOG_EVERY = 200
+
+
+def _set_cpu_threads() -> None:
+    """Cap torch's threads at the CPUs this process may use (containers, Ray CPU masks) unless
+    OMP_NUM_THREADS says otherwise; a lower setting made by the caller is kept."""
+    if "OMP_NUM_THREADS" not in os.environ and hasattr(os, "sched_getaffinity"):
+        allowed = max(1, len(os.sched_getaffinity(0)))
+        if torch.get_num_threads() > allowed:
+            torch.set_num_threads(allowed)
+
+
+def _to_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, L) features stored length-major (the 1-D analogue of channels_last)."""
+    return x.transpose(1, 2).contiguous().transpose(1, 2) if x.dim() == 3 else x
+
+
+class Trainer:
+    """Trains one spec on a dataset directory; validation on `val_folds`."""
+
+    def __init__(self, spec: ModelSpec, data_dir: str | Path, *, val_folds: tuple[int, ...] = (0,),
+                 seed: int = 0, device: str = "auto", log: Callable[[str], Any] = print,
+                 amp: bool | None = None, compile: bool = False, channels_last: bool = False,
+                 log_every: int = DEFAULT_LOG_EVERY) -> None:
+        self.spec, self.strategy = spec, spec.strategy
+        self.data_dir, self.val_folds, self.seed = Path(data_dir), tuple(val_folds), seed
+        self.log, self.log_every = log, log_every
+        self.meta = open_dataset(self.data_dir)
+        self.device = resolve_device(device)
+        if self.device.type == "cpu":
+            _set_cpu_threads()
+        self.amp = self.device.type == "cuda" if amp is None else bool(amp)
+        self.channels_last = channels_last
+        random.seed(seed)
+        torch.manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.encoder = make_encoder(self.strategy, self.meta)
+        columns = ["sequence", *self.meta.targets]
+        if self.encoder.params.has_singleton:
+            columns.append("is_singleton")
+        bs = int(self.strategy.batch_size)
+        self.train_loader = ShardLoader(
+            self.data_dir, batch_size=bs, exclude_folds=list(self.val_folds), columns=columns,
+            seed=seed, shuffle=True, batches_per_epoch=self.strategy.batches_per_epoch,
+        )
+        self.val_loader = ShardLoader(self.data_dir, batch_size=bs, folds=list(self.val_folds),
+                                      columns=columns, seed=seed, shuffle=False)
+        if self.train_loader.n_rows == 0 or self.val_loader.n_rows == 0:
+            raise ConfigError(f"validation folds {self.val_folds} leave no training or no "
+                              f"validation rows in {self.data_dir}")
+        self.model = build_model(spec, self.meta).to(self.device)
+        self.total_steps = int(self.strategy.epochs) * len(self.train_loader)
+        self.opt = make_optimization(self.strategy, self.model, self.total_steps)
+        self._step_fn = (torch.compile(self.model.training_step) if compile
+                         else self.model.training_step)
+        self.epoch = 0
+
+    # -- training ------------------------------------------------------------------------------
+    def _train_step(self, inputs: dict[str, torch.Tensor]) -> tuple[float, float]:
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in inputs.items()}
+        if self.channels_last:
+            batch["x"] = _to_channels_last(batch["x"])
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            loss, parts = self._step_fn(batch)
+        self.opt.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step(self.model)
+        return float(loss.detach()), float(parts.get("loss_aux", 0.0))
+
+    def train_epoch(self) -> dict[str, float]:
+        """One pass over the epoch's training batches; returns loss and throughput."""
+        self.model.train()
+        n_batches = len(self.train_loader)
+        seen, loss_sum, aux_sum, steps = 0, 0.0, 0.0, 0
+        start = time.perf_counter()
+        for i, batch in enumerate(self.train_loader.epoch(self.epoch)):
+            if batch.num_rows < 2:  # BatchNorm needs 2 rows; a 1-row tail batch is skipped
+                continue
+            loss, aux = self._train_step(self.encoder.training_batch(batch, self.rng))
+            seen, steps = seen + batch.num_rows, steps + 1
+            loss_sum, aux_sum = loss_sum + loss, aux_sum + aux
+            if self.log_every and (i + 1) % self.log_every == 0 and i + 1 < n_batches:
+                self.log(f"epoch {self.epoch + 1} batch {i + 1}/{n_batches} "
+                         f"loss {loss_sum / steps:.4f}")
+        elapsed = max(time.perf_counter() - start, 1e-9)
+        self.epoch += 1
+        result = {
+            "train_loss": loss_sum / max(steps, 1),
+            "train_loss_aux": aux_sum / max(steps, 1),
+            "seqs_per_s": seen / elapsed,
+            "lr": float(self.opt.optimizer.param_groups[0]["lr"]),
+        }
+        self.log(f"epoch {self.epoch}/{self.strategy.epochs} train_loss "
+                 f"{result['train_loss']:.4f} ({result['seqs_per_s']:.0f} seq/s)")
+        return result
+
+    def predict_validation(self) -> tuple[np.ndarray, np.ndarray]:
+        """(predictions, targets) on the validation folds, both strands averaged."""
+        preds, trues = [], []
+        for batch in self.val_loader.epoch(0):
+            preds.append(predict_both_strands(self.model, self.encoder, batch.column("sequence"),
+                                              self.device, self.amp))
+            trues.append(self.encoder.targets(batch).numpy())
+        return np.concatenate(preds), np.concatenate(trues)
+
+    def evaluate(self) -> dict[str, float]:
+        """Validation Pearson, Spearman and MSE (mean over targets)."""
+        pred, true = self.predict_validation()
+        result = regression_metrics(pred, true)
+        self.log(f"epoch {self.epoch} val_pearson {result['val_pearson']:.4f} "
+                 f"val_spearman {result['val_spearman']:.4f} val_mse {result['val_mse']:.4f}")
+        return result
+
+    # -- checkpoints and export ----------------------------------------------------------------
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Model, optimizer, scheduler, RNG states and epoch; written atomically."""
+        cuda = torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []
+        state = {
+            "format": CHECKPOINT_FORMAT, "epoch": self.epoch, "batch": 0, "seed": self.seed,
+            "spec": self.spec.to_json(),
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.optimizer.state_dict(),
+            "scheduler": self.opt.scheduler.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "cuda": cuda,
+                    "numpy": self.rng.bit_generator.state, "python": random.getstate()},
+        }
+        atomic_torch_save(state, Path(path))
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Restore a checkpoint written by `save_checkpoint` (same spec) to continue exactly."""
+        state = load_torch_file(Path(path), self.device)
+        saved, current = json.loads(state["spec"]), json.loads(self.spec.to_json())
+        diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+        if diff:
+            raise ConfigError(f"{path}: checkpoint was written for another spec "
+                              f"(differs in {', '.join(diff)})")
+        if int(state["seed"]) != self.seed:
+            raise ConfigError(f"{path}: checkpoint was written with seed {state['seed']}, this run "
+                              f"has seed {self.seed} (the batch order would differ)")
+        self.model.load_state_dict(state["model"])
+        self.opt.optimizer.load_state_dict(state["optimizer"])
+        self.opt.scheduler.load_state_dict(state["scheduler"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"].cpu())
+        if rng["cuda"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+        self.rng.bit_generator.state = rng["numpy"]
+        random.setstate(_as_tuple(rng["python"]))
+        self.epoch = int(state["epoch"])
+
+    def export(self, model_dir: str | Path) -> Path:
+        """Write spec.json, weights and encoding/target meta: all that prediction needs."""
+        return save_model(Path(model_dir), self.spec, self.encoder.params,
+                          target_stats(self.meta), self.model)
+
+
+def _as_tuple(value: Any) -> Any:
+    """random.setstate needs tuples back (a checkpoint may hand lists)."""
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, list | tuple) else value

@@ -1,0 +1,131 @@
+"""Handlers of `prixfixe-search train`, `predict` and `presets` (parser in search/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import mlflow
+
+from prixfixe_blocks.atomic import atomic_write_text
+from prixfixe_blocks.blocks.compose import count_parameters
+from prixfixe_blocks.blocks.registry import block_names, get_block
+from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.plugins import load_plugins
+from prixfixe_blocks.presets import get_preset, preset_names
+from prixfixe_blocks.registry import COMPONENTS
+from prixfixe_blocks.spec import ROLES, ModelSpec
+from prixfixe_blocks.training.export import load_predictor
+from prixfixe_blocks.training.fit import Best, fit
+from prixfixe_blocks.training.model import build_model
+from prixfixe_blocks.training.seqio import read_sequences, write_predictions
+from prixfixe_blocks.training.trainer import Trainer
+from search.mlflow_utils import ensure_experiment, flat_params, resolve_tracking_uri, ui_command
+
+CHECKPOINT_FILE = "checkpoint.pt"
+RUN_FILE = "mlflow_run.json"
+
+
+def _val_folds(text: str) -> tuple[int, ...]:
+    try:
+        folds = tuple(int(f) for f in text.split(",") if f.strip())
+    except ValueError:
+        raise ConfigError(f"--val-folds: expected comma-separated integers, got '{text}'") from None
+    if not folds:
+        raise ConfigError("--val-folds: at least one fold is needed")
+    return folds
+
+
+def train_spec(args: argparse.Namespace) -> ModelSpec:
+    """The preset with --set overrides, then --epochs / --batch-size / --batches-per-epoch."""
+    spec = get_preset(args.preset).with_overrides(list(args.overrides))
+    flags = {"strategy.epochs": args.epochs, "strategy.batch_size": args.batch_size,
+             "strategy.batches_per_epoch": args.batches_per_epoch}
+    return spec.with_overrides({k: v for k, v in flags.items() if v is not None})
+
+
+def _run_id(out: Path, resume: bool) -> str | None:
+    path = out / RUN_FILE
+    if resume and path.is_file():
+        return str(json.loads(path.read_text())["run_id"])
+    return None
+
+
+def cli_train(args: argparse.Namespace) -> int:
+    """Train a preset (or any combination), log to MLflow, checkpoint each epoch, export."""
+    load_plugins(args.plugins)
+    spec = train_spec(args)
+    out = Path(args.out)
+    trainer = Trainer(spec, args.data, val_folds=_val_folds(args.val_folds), seed=args.seed,
+                      device=args.device)
+    ckpt = out / CHECKPOINT_FILE
+    resumed = bool(args.resume and ckpt.is_file())
+    if resumed:
+        trainer.load_checkpoint(ckpt)
+        print(f"resumed from {ckpt} after epoch {trainer.epoch}")
+    uri = resolve_tracking_uri(args.tracking_uri, out.resolve().parent)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment_id=ensure_experiment(uri, args.experiment))
+    with mlflow.start_run(run_id=_run_id(out, resumed), run_name=out.name) as run:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / RUN_FILE, json.dumps({"run_id": run.info.run_id}) + "\n")
+        if not resumed:
+            mlflow.log_params({**flat_params(spec), "data": str(args.data),
+                               "val_folds": args.val_folds, "seed": str(args.seed)})
+        best = _train_loop(trainer, ckpt, out)
+        mlflow.log_metric("n_parameters", count_parameters(trainer.model))
+    score = f"val_pearson {best.val_pearson:.4f}" if best.epoch else "no finite val_pearson"
+    print(f"model written to {out} (best epoch {best.epoch}, {score})")
+    print(f"MLflow run {run.info.run_id}; to browse: {ui_command(uri)}")
+    return 0
+
+
+def _train_loop(trainer: Trainer, ckpt: Path, out: Path) -> Best:
+    """The fit loop with MLflow metrics and a checkpoint after every epoch; the model directory
+    always holds the best epoch so far by validation Pearson (kept on resume)."""
+
+    def after_epoch(metrics: dict[str, Any], best: Best) -> None:
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if k != "epoch"},
+                           step=trainer.epoch)
+        trainer.save_checkpoint(ckpt)
+
+    return fit(trainer, out, epochs=trainer.strategy.epochs, on_epoch=after_epoch)
+
+
+def cli_predict(args: argparse.Namespace) -> int:
+    """Predict each input sequence (both strands averaged) and write a TSV in input order."""
+    load_plugins(args.plugins)
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be positive, got {args.batch_size}")
+    seqs = read_sequences(args.input)
+    predictor = load_predictor(args.model, device=args.device)
+    preds = predictor.predict(seqs, batch_size=args.batch_size)
+    write_predictions(args.out, seqs, preds, predictor.targets)
+    print(f"{len(seqs)} predictions written to {args.out}")
+    return 0
+
+
+def presets_text() -> str:
+    """Presets with parameter counts (DREAM input), blocks per role, strategy components."""
+    lines = ["presets (parameters on DREAM input):"]
+    for name in preset_names():
+        spec = get_preset(name)
+        n = count_parameters(build_model(spec, None))
+        parts = " + ".join(spec.block(role).name for role in ROLES)
+        lines.append(f"  {name:<14} {n:>12,}  {parts} ({spec.strategy.encoding} strategy)")
+    lines.append("blocks:")
+    for role in ROLES:
+        for block in block_names(role):
+            lines.append(f"  {role:<6} {block:<12} {get_block(role, block).doc}")
+    lines.append("strategy components:")
+    for kind, registry in COMPONENTS.items():
+        lines.append(f"  {kind:<10} {', '.join(registry.names())}")
+    return "\n".join(lines)
+
+
+def cli_presets(args: argparse.Namespace) -> int:
+    """List presets (with parameter counts), blocks and strategy components."""
+    print(presets_text())
+    return 0

@@ -1,0 +1,53 @@
+"""The layering contract (import-linter): it holds, and it fails when an upward import is added."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+LINT = str(Path(sys.executable).parent / "lint-imports")
+PACKAGES = ("prixfixe_blocks", "spaces", "search")
+
+
+def lint(root: Path) -> subprocess.CompletedProcess:
+    """Run lint-imports on the packages under `root` (its pyproject's contracts)."""
+    return subprocess.run([LINT, "--no-cache"], cwd=root, capture_output=True, text=True,
+                          timeout=120, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+
+
+def copy_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    shutil.copy(REPO / "pyproject.toml", root)
+    for package in PACKAGES:
+        shutil.copytree(REPO / package, root / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def test_layers_contract_holds() -> None:
+    result = lint(REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 kept, 0 broken" in result.stdout
+
+
+def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
+    root = copy_tree(tmp_path)
+    assert lint(root).returncode == 0  # the unchanged copy passes
+    target = root / "prixfixe_blocks" / "training" / "fit.py"
+    target.write_text(target.read_text() + "\nfrom search.experiment import SEARCH_FILE  # noqa\n")
+    result = lint(root)
+    assert result.returncode != 0
+    assert "prixfixe_blocks.training.fit -> search.experiment" in result.stdout
+
+
+def test_an_import_down_the_library_stack_the_wrong_way_breaks_it(tmp_path: Path) -> None:
+    root = copy_tree(tmp_path)
+    target = root / "prixfixe_blocks" / "data" / "loader.py"
+    target.write_text(target.read_text() + "\nfrom prixfixe_blocks.blocks import base  # noqa\n")
+    result = lint(root)
+    assert result.returncode != 0 and "prixfixe_blocks.data.loader" in result.stdout
