@@ -27,3 +27,7 @@ class DataError(PrixFixeError):
 
 class ConfigError(PrixFixeError):
     """A bad block/strategy/space name or hyperparameter, caught before any training starts."""
+
+
+class DivergedError(PrixFixeError):
+    """Training produced a non-finite loss or non-finite predictions: the run is not scored."""

@@ -17,6 +17,7 @@ from prixfixe_blocks.plugins import load_plugins
 from prixfixe_blocks.presets import get_preset, preset_names
 from prixfixe_blocks.registry import COMPONENTS
 from prixfixe_blocks.spec import ROLES, ModelSpec
+from prixfixe_blocks.strategies.spec import KINDS
 from prixfixe_blocks.training.export import load_predictor
 from prixfixe_blocks.training.fit import Best, fit
 from prixfixe_blocks.training.model import build_model
@@ -120,8 +121,8 @@ def presets_text() -> str:
         for block in block_names(role):
             lines.append(f"  {role:<6} {block:<12} {get_block(role, block).doc}")
     lines.append("strategy components:")
-    for kind, registry in COMPONENTS.items():
-        lines.append(f"  {kind:<10} {', '.join(registry.names())}")
+    for kind in KINDS:
+        lines.append(f"  {kind:<10} {', '.join(COMPONENTS[kind].names())}")
     return "\n".join(lines)
 
 

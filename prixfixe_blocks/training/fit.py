@@ -3,7 +3,8 @@
 `prixfixe-search train` and every search trial run this loop, so both keep the same best epoch:
 the first finite validation Pearson, then any higher one. What happens after an epoch (MLflow
 metrics, a checkpoint, a Tune report) is the caller's `on_epoch`, called after the bookkeeping
-is done (a Tune report may not return when a scheduler stops the trial).
+is done (a Tune report may not return when a scheduler stops the trial). A diverged epoch (a
+non-finite loss or prediction) raises DivergedError before it is reported, so it is never scored.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from prixfixe_blocks.atomic import atomic_write_text
-from prixfixe_blocks.errors import DataError
+from prixfixe_blocks.errors import DataError, DivergedError
 
 BEST_METRIC = "best_val_pearson"  # the best validation Pearson so far: what searches maximise
 BEST_FILE = "best.json"  # beside the best epoch's exported model: its epoch and val_pearson
@@ -72,6 +73,7 @@ def fit(trainer: Any, best_dir: Path, *, epochs: int,
         if before_epoch is not None:
             before_epoch(trainer.epoch + 1)
         metrics = {**trainer.train_epoch(), **trainer.evaluate()}
+        check_finite(metrics, trainer.epoch)
         if best.update(metrics["val_pearson"], trainer.epoch):
             trainer.export(best_dir)
             best.save(best_dir)
@@ -80,3 +82,12 @@ def fit(trainer: Any, best_dir: Path, *, epochs: int,
     if best.epoch == 0:
         trainer.export(best_dir)
     return best
+
+
+def check_finite(metrics: dict[str, Any], epoch: int) -> None:
+    """DivergedError when the training loss or the validation predictions are not finite (a
+    constant prediction's undefined Pearson is not divergence; its MSE stays finite)."""
+    loss, mse = float(metrics["train_loss"]), float(metrics["val_mse"])
+    if not (math.isfinite(loss) and math.isfinite(mse)):
+        raise DivergedError(f"training diverged at epoch {epoch}: train_loss {loss}, val_mse "
+                            f"{mse} (try a lower strategy.lr, or strategy.grad_clip)")
