@@ -131,3 +131,12 @@ def test_build_model_and_check_spec(dataset: Path) -> None:
     assert n == sum(p.numel() for p in build_model(spec, open_dataset(dataset)).parameters())
     with pytest.raises(ConfigError, match="core block 'autosome'"):
         check_spec(tiny_spec().with_overrides(["core.no_such_param=3"]))
+
+
+def test_real_training_puts_dream_labels_on_the_published_bins(dataset: Path) -> None:
+    """softbin as published: a DREAM label e is bin e (0 -> 0, 11 -> 11, 17 -> 17), because
+    training passes the labels' range, not only (mean, std), to the target."""
+    trainer = Trainer(tiny_spec(), dataset, log=lambda _m: None)
+    target = trainer.model.target
+    labels = torch.tensor([[0.0], [11.0], [17.0]])
+    assert torch.allclose(target.to_bins(labels), labels)

@@ -45,7 +45,7 @@ def load_torch_file(path: Path, device: torch.device | str = "cpu") -> Any:
 
 
 def save_model(model_dir: Path, spec: ModelSpec, params: EncodingParams,
-               stats: list[tuple[float, float]] | None, model: nn.Module) -> Path:
+               stats: list[tuple[float, ...]] | None, model: nn.Module) -> Path:
     """Write spec.json, weights.pt and model.json into `model_dir` (created if needed)."""
     meta = {
         "format_version": MODEL_FORMAT,

@@ -23,6 +23,7 @@ from prixfixe_blocks.strategies.encodings import (
     encoding_params,
     shape_of,
 )
+from prixfixe_blocks.strategies.targets import N_BINS
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -36,17 +37,33 @@ def resolve_device(device: str = "auto") -> torch.device:
     except RuntimeError as err:
         raise ConfigError(f"unknown device '{device}' (auto|cpu|cuda)") from err
 
+BIN_SCALE_MAX = float(N_BINS - 1)  # labels on softbin's scale run from bin 0 to bin 17
 
-def target_stats(meta: Any | None) -> list[tuple[float, float]] | None:
-    """(mean, std) per target from a DatasetMeta (None when the dataset has no stats)."""
+
+def target_stats(meta: Any | None) -> list[tuple[float, ...]] | None:
+    """(mean, std, min, max) per target from a DatasetMeta (None when it has no stats).
+
+    The range is what puts softbin's bins on the labels as published: labels already on the
+    bin scale (within [0, 17], like DREAM's mean-bin labels) keep it (the identity); others map
+    their observed [min, max] onto it. Stats without a range give (mean, std).
+    """
     if meta is None or not meta.target_stats:
         return None
-    return [(float(meta.target_stats[t]["mean"]), float(meta.target_stats[t]["std"]))
-            for t in meta.targets]
+    return [_stats(meta.target_stats[t]) for t in meta.targets]
+
+
+def _stats(entry: dict[str, float]) -> tuple[float, ...]:
+    base = (float(entry["mean"]), float(entry["std"]))
+    if "min" not in entry or "max" not in entry or not float(entry["max"]) > float(entry["min"]):
+        return base
+    low, high = float(entry["min"]), float(entry["max"])
+    if 0.0 <= low and high <= BIN_SCALE_MAX:
+        return (*base, 0.0, BIN_SCALE_MAX)
+    return (*base, low, high)
 
 
 def compose_model(spec: ModelSpec, params: EncodingParams,
-                  stats: list[tuple[float, float]] | None) -> nn.Module:
+                  stats: list[tuple[float, ...]] | None) -> nn.Module:
     """The PrixFixeModel for an encoding (used by training and by a saved model directory)."""
     return compose(spec, input_shape=shape_of(params), n_targets=max(1, len(params.targets)),
                    target_stats=stats)
