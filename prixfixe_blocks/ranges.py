@@ -17,6 +17,8 @@ import math
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
+from prixfixe_blocks.errors import ConfigError
+
 WIDTHS: tuple[str, ...] = ("tiny", "small", "published")
 _META = "prixfixe"
 
@@ -114,9 +116,9 @@ def default_of(f: Field) -> Any:
 
 
 def check_width(width: str) -> None:
-    """ValueError naming the choices for an unknown width."""
+    """ConfigError naming the choices for an unknown width."""
     if width not in WIDTHS:
-        raise ValueError(f"unknown width '{width}' (choices: {', '.join(WIDTHS)})")
+        raise ConfigError(f"unknown width '{width}' (choices: {', '.join(WIDTHS)})")
 
 
 def values_at_width(config_cls: type, width: str) -> dict[str, Any]:

@@ -72,13 +72,6 @@ def config_to_spec(config: dict[str, Any], overrides: dict[str, Any] | None = No
     return spec.with_overrides(dict(overrides)) if overrides else spec
 
 
-def block_params(role: str, name: str, width: str) -> dict[str, Any]:
-    """A block's params at a width (tiny, small, published) that differ from its defaults."""
-    if width not in WIDTHS:
-        raise ConfigError(f"unknown width '{width}' (choices: {', '.join(WIDTHS)})")
-    return width_params(role, name, width)
-
-
 def spec_at_width(spec: ModelSpec, width: str) -> dict[str, Any]:
     """Flat form of `spec` with every scalar block field: config defaults, then the spec's own
     params, then the width's params (published keeps the spec's params)."""
@@ -90,7 +83,7 @@ def spec_at_width(spec: ModelSpec, width: str) -> dict[str, Any]:
                     if isinstance(default_of(f), int | float | str | bool)}
         flat = {**defaults, **flat}
         flat.update({f"{role}.{k}": v
-                     for k, v in block_params(role, block.name, width).items()})
+                     for k, v in width_params(role, block.name, width).items()})
     return flat
 
 
@@ -144,7 +137,7 @@ class SpaceFn:
         base: dict[str, Any] = {}
         for role in ROLES:
             if isinstance(chosen.get(role), str):
-                params = block_params(role, chosen[role], self.width)
+                params = width_params(role, chosen[role], self.width)
                 base.update({block_key(role, chosen[role], k): v for k, v in params.items()})
         base = {k: v for k, v in base.items() if k not in pinned.values}
         return {**base, **constants}

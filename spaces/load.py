@@ -16,8 +16,9 @@ import optuna
 import torch
 
 from prixfixe_blocks.errors import ConfigError, PrixFixeError
+from prixfixe_blocks.ranges import check_width
 from prixfixe_blocks.training.model import check_spec
-from spaces.base import WIDTHS, SpaceFn, config_to_spec
+from spaces.base import SpaceFn, config_to_spec
 from spaces.prixfixe import PrixfixeGridSpace, PrixfixeSpace
 from spaces.user import PythonSpace, load_python_module, load_yaml_space
 
@@ -28,8 +29,7 @@ CHECK_SAMPLES = 16
 def load_space(name: str, *, width: str = "published",
                fixed: dict[str, Any] | None = None) -> SpaceFn:
     """A built-in space by name, or a user space from a .yaml/.yml/.py file."""
-    if width not in WIDTHS:
-        raise ConfigError(f"unknown width '{width}' (choices: {', '.join(WIDTHS)})")
+    check_width(width)
     fixed = dict(fixed or {})
     if name in BUILTIN:
         return BUILTIN[name](width=width, fixed=fixed)
