@@ -227,18 +227,31 @@ def make_trainable(opts: SearchOptions, doc: dict[str, Any], root: Path) -> Any:
     return tune.with_resources(tune.with_parameters(train_trial, settings=settings), resources)
 
 
-def make_searcher(prep: Prepared) -> Any:
-    """OptunaSearch over the space (TPE multivariate+group with constant liar, or random/grid),
-    its study kept in the experiment directory's Optuna journal."""
-    opts = prep.opts
+def make_sampler(name: str, seed: int, space: Any = None) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler of `--sampler`: TPE (multivariate + group, constant liar), random, or
+    grid over `space`. Shared with the search-efficiency replay, which must use the same one."""
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    if opts.sampler == "grid":
-        sampler: Any = optuna.samplers.GridSampler(grid_space(prep.space), seed=opts.seed)
-    elif opts.sampler == "random":
-        sampler = optuna.samplers.RandomSampler(seed=opts.seed)
-    else:
-        sampler = optuna.samplers.TPESampler(seed=opts.seed, multivariate=True, group=True,
-                                             constant_liar=True)
+    if name == "grid":
+        return optuna.samplers.GridSampler(grid_space(space), seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                      constant_liar=True)
+
+
+def make_scheduler(name: str, epochs: int) -> Any:
+    """ASHA on `epoch` (max_t = the run's epochs), or FIFO (no early stopping) for `none`."""
+    if name == "asha":
+        return ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=1,
+                             reduction_factor=3)
+    return FIFOScheduler()
+
+
+def make_searcher(prep: Prepared) -> Any:
+    """OptunaSearch over the space with `make_sampler`'s sampler, its study kept in the
+    experiment directory's Optuna journal."""
+    opts = prep.opts
+    sampler = make_sampler(opts.sampler, opts.seed, prep.space)
     points = prep.space.points() if opts.enqueue_presets and opts.sampler != "grid" else []
     storage = JournalStorage(JournalFileBackend(str(prep.exp.path(OPTUNA_FILE))))
     return DurableOptunaSearch(space=prep.space, metric=METRIC, mode=MODE, sampler=sampler,
@@ -249,9 +262,7 @@ def make_searcher(prep: Prepared) -> Any:
 def make_tuner(prep: Prepared) -> Any:
     """The Tuner: searcher, ASHA on `epoch`, retries from checkpoints, the trial recorder."""
     opts, exp = prep.opts, prep.exp
-    scheduler = (ASHAScheduler(time_attr="epoch", max_t=opts.epochs, grace_period=1,
-                               reduction_factor=3)
-                 if opts.scheduler == "asha" else FIFOScheduler())
+    scheduler = make_scheduler(opts.scheduler, opts.epochs)
     tune_config = tune.TuneConfig(
         metric=METRIC, mode=MODE, search_alg=make_searcher(prep), scheduler=scheduler,
         num_samples=prep.trials, max_concurrent_trials=opts.max_concurrent,

@@ -1,0 +1,250 @@
+"""How much of the paper's grid does a search need? A tabular benchmark (record, then replay).
+
+`record` trains every combination of `prixfixe-grid` for a fixed number of epochs (in this
+process, one after another; resumable: configurations already in the table are skipped) and
+stores each one's validation curve, epoch times and parameter count in a Parquet table.
+`replay` runs `prixfixe-search run`'s own samplers and schedulers through Ray Tune against that
+table (a trainable that reads curves instead of training) for many seeds, and reports the
+trial-epochs needed to reach 99% of the grid's best validation r and the best found at 10%,
+20% and 50% of the grid's trial-epochs, with a plot of best-so-far per method.
+
+    .venv/bin/python benchmarks/search_efficiency.py record --simulate 20000 \\
+        --out benchmarks/results/grid-sim-tiny.parquet
+    .venv/bin/python benchmarks/search_efficiency.py replay \\
+        benchmarks/results/grid-sim-tiny.parquet --seeds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray
+
+from prixfixe_blocks.blocks.compose import count_parameters
+from prixfixe_blocks.data.schema import open_dataset
+from prixfixe_blocks.data.simulate import simulate
+from prixfixe_blocks.training.fit import fit
+from prixfixe_blocks.training.trainer import Trainer
+from search.replay import (
+    FRACTIONS,
+    METHODS,
+    TARGET,
+    Method,
+    config_key,
+    efficiency,
+    read_table,
+    replay_search,
+    write_table,
+)
+from search.tracking import code_version
+from spaces import config_to_spec, grid_size, grid_space, load_space, parse_fixes, sample_configs
+
+SPACE = "prixfixe-grid"
+
+
+def record(args: argparse.Namespace) -> None:
+    """Train the whole grid and write (or extend) the curve table."""
+    out = Path(args.out)
+    space = load_space(SPACE, width=args.width, fixed=parse_fixes(args.fix))
+    configs = sample_configs(space, grid_size(space), grid=True)
+    dims = tuple(grid_space(space))
+    rows = read_rows(out)
+    done = {r["key"] for r in rows}
+    with tempfile.TemporaryDirectory(prefix="prixfixe-record-") as tmp:
+        data = Path(args.data) if args.data else Path(tmp) / "data"
+        if not args.data:
+            simulate(data, args.simulate, seed=args.seed)
+        n_rows = open_dataset(data).rows["total"]
+        overrides = {"strategy.epochs": args.epochs, "strategy.batch_size": args.batch_size,
+                     "strategy.batches_per_epoch": args.batches_per_epoch}
+        todo = [c for c in configs if config_key(c, dims) not in done]
+        print(f"grid of {len(configs)} at width {args.width}: {len(todo)} to train, "
+              f"{args.epochs} epochs x {args.batches_per_epoch} batches x {args.batch_size} "
+              f"on {n_rows} rows")
+        start = time.perf_counter()
+        for index, config in enumerate(todo, start=1):
+            rows.extend(train_curve(config, config_key(config, dims), data, overrides, args,
+                                    Path(tmp)))
+            write_table(rows, out, metadata(args, n_rows))
+            spent = time.perf_counter() - start
+            eta = spent / index * (len(todo) - index)
+            print(f"[{index}/{len(todo)}] {config_key(config, dims)}  best "
+                  f"{max(r['val_pearson'] for r in rows[-args.epochs:]):.3f}  "
+                  f"elapsed {spent / 60:.1f} min, ETA {eta / 60:.1f} min", flush=True)
+    print(f"wrote {out} ({len(rows)} rows)")
+
+
+def train_curve(config: dict[str, Any], key: str, data: Path, overrides: dict[str, Any],
+                args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
+    """One configuration's table rows: validation r and seconds per epoch."""
+    trainer = Trainer(config_to_spec(config, overrides), data, seed=args.seed,
+                      log=lambda _m: None)
+    n_params = count_parameters(trainer.model)
+    rows: list[dict[str, Any]] = []
+    last = time.perf_counter()
+
+    def on_epoch(metrics: dict[str, Any], _best: Any) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        rows.append({"key": key, "config": json.dumps(config, sort_keys=True, default=str),
+                     "epoch": int(metrics["epoch"]), "val_pearson": float(metrics["val_pearson"]),
+                     "seconds": now - last, "n_parameters": n_params})
+        last = now
+
+    fit(trainer, tmp / "best", epochs=args.epochs, on_epoch=on_epoch)
+    return rows
+
+
+def read_rows(out: Path) -> list[dict[str, Any]]:
+    """Rows already recorded in `out` (none when it does not exist)."""
+    if not out.exists():
+        return []
+    import pyarrow.parquet as pq  # only to extend an existing table
+
+    return pq.read_table(out).to_pylist()
+
+
+def metadata(args: argparse.Namespace, n_rows: int) -> dict[str, str]:
+    """How the table was made: the exact command, scale, data and code version."""
+    return {"space": SPACE, "width": args.width, "epochs": str(args.epochs),
+            "batch_size": str(args.batch_size), "batches_per_epoch": str(args.batches_per_epoch),
+            "data": args.data or f"simulate {args.simulate} rows seed {args.seed}",
+            "rows": str(n_rows), "seed": str(args.seed), "code_version": code_version(),
+            "command": shlex.join(["benchmarks/search_efficiency.py", *sys.argv[1:]]),
+            "fix": json.dumps(args.fix), "cpus": str(os.cpu_count())}
+
+
+def replay(args: argparse.Namespace) -> None:
+    """Replay each method for each seed; print the summary table and save JSON + plot."""
+    table = Path(args.table)
+    curves = read_table(table)
+    methods = [m for m in all_methods() if m.name in args.methods.split(",")]
+    grid_te = curves.grid_trial_epochs
+    print(f"{table}: {len(curves.values)} configurations x {curves.epochs} epochs "
+          f"= {grid_te} trial-epochs; grid best r {curves.best:.4f}")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "600")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    results: dict[str, list[list[float]]] = {}
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="prixfixe-replay-") as tmp:
+        for method in methods:
+            for seed in range(args.seeds):
+                curve = replay_search(table, method, seed, budget_fraction=args.budget,
+                                      storage=Path(tmp))
+                results.setdefault(method.name, []).append(curve.tolist())
+                print(f"  {method.name} seed {seed}: {len(curve)} trial-epochs, best "
+                      f"{curve[-1] if len(curve) else float('nan'):.4f} "
+                      f"({time.perf_counter() - start:.0f} s)", flush=True)
+    ray.shutdown()
+    summary = summarise(results, curves.best, grid_te)
+    print_summary(summary, grid_te)
+    out = Path(args.out or table.with_suffix(".replay.json"))
+    out.write_text(json.dumps({"table": str(table), "seeds": args.seeds, "budget": args.budget,
+                               "grid_best": curves.best, "grid_trial_epochs": grid_te,
+                               "summary": summary, "curves": results}, indent=1))
+    plot(results, curves.best, grid_te, out.with_suffix(".png"))
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+
+
+def all_methods() -> list[Method]:
+    """The default methods plus the variants the defaults were chosen against."""
+    return [*METHODS, Method("tpe", "asha", enqueue_presets=False), Method("tpe", "none")]
+
+
+def summarise(results: dict[str, list[list[float]]], grid_best: float,
+              grid_te: int) -> dict[str, dict[str, Any]]:
+    """Per method: median and quartiles of each efficiency figure over seeds."""
+    summary: dict[str, dict[str, Any]] = {}
+    for name, curves in results.items():
+        figures = [efficiency(np.asarray(c), grid_best, grid_te) for c in curves]
+        summary[name] = {}
+        for key in figures[0]:
+            values = np.asarray([f[key] for f in figures])
+            summary[name][key] = {"median": float(np.median(values)),
+                                  "q25": float(np.quantile(values, 0.25)),
+                                  "q75": float(np.quantile(values, 0.75)),
+                                  "reached": int(np.isfinite(values).sum())}
+    return summary
+
+
+def print_summary(summary: dict[str, dict[str, Any]], grid_te: int) -> None:
+    """The table README quotes."""
+    heads = ["epochs to 99% (median [IQR], % of grid)"] + [
+        f"best at {int(f * 100)}%" for f in FRACTIONS]
+    print(f"{'method':<20}" + "".join(f"{h:>44}" if i == 0 else f"{h:>18}"
+                                      for i, h in enumerate(heads)))
+    for name, figs in summary.items():
+        reach = figs["epochs_to_target"]
+        cell = (f"{reach['median']:.0f} [{reach['q25']:.0f}-{reach['q75']:.0f}] "
+                f"({100 * reach['median'] / grid_te:.0f}%), {reach['reached']} seeds reached")
+        row = f"{name:<20}{cell:>44}"
+        for fraction in FRACTIONS:
+            fig = figs[f"best_at_{int(fraction * 100)}pct"]
+            row += f"{fig['median']:>12.3f} ±{(fig['q75'] - fig['q25']) / 2:.3f}"
+        print(row)
+    print(f"(best as a fraction of the grid's best; 'reached' = best-so-far >= {TARGET} x it)")
+
+
+def plot(results: dict[str, list[list[float]]], grid_best: float, grid_te: int,
+         path: Path) -> None:
+    """Median best-so-far (and quartile band) vs trial-epochs, one line per method."""
+    import matplotlib  # plotting only here
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, curves in results.items():
+        length = min(len(c) for c in curves)
+        stack = np.asarray([c[:length] for c in curves]) / grid_best
+        x = np.arange(1, length + 1) / grid_te * 100
+        ax.plot(x, np.median(stack, axis=0), label=name)
+        ax.fill_between(x, np.quantile(stack, 0.25, axis=0), np.quantile(stack, 0.75, axis=0),
+                        alpha=0.2)
+    ax.axhline(TARGET, color="grey", ls="--", lw=0.8)
+    ax.set_xlabel("trial-epochs spent (% of the full grid)")
+    ax.set_ylabel("best validation r so far / grid's best")
+    ax.set_title("prixfixe-grid replay (median and quartiles over seeds)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: `record` or `replay`."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("record", help="train the whole grid, write the curve table")
+    rec.add_argument("--out", required=True)
+    source = rec.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="a converted dataset directory")
+    source.add_argument("--simulate", type=int, help="simulate this many rows")
+    rec.add_argument("--width", default="tiny", choices=["tiny", "small", "published"])
+    rec.add_argument("--epochs", type=int, default=6)
+    rec.add_argument("--batch-size", type=int, default=64)
+    rec.add_argument("--batches-per-epoch", type=int, default=40)
+    rec.add_argument("--seed", type=int, default=0)
+    rec.add_argument("--fix", action="append", default=[], help="pin a grid dimension (tests)")
+    rep = sub.add_parser("replay", help="replay search methods against a curve table")
+    rep.add_argument("table")
+    rep.add_argument("--seeds", type=int, default=20)
+    rep.add_argument("--budget", type=float, default=0.5,
+                     help="stop each search after this fraction of the grid's trial-epochs")
+    rep.add_argument("--methods", default=",".join(m.name for m in METHODS))
+    rep.add_argument("--out", help="JSON summary (default: beside the table)")
+    args = parser.parse_args(argv)
+    record(args) if args.command == "record" else replay(args)
+
+
+if __name__ == "__main__":
+    main()
