@@ -245,3 +245,14 @@ def test_selection_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (data / "dataset.json").write_text(json.dumps(raw))
     with pytest.raises(DataError, match="no counts in dataset.json"):
         select_rows(open_dataset(data), TRAIN)
+
+
+def test_data_split_keeps_the_rest_of_the_directory(tmp_path: Path):
+    data = tmp_path / "sim"
+    assert main(["data", "simulate", "--rows", "600", "--test-rows", "20", "--out",
+                 str(data)]) == 0
+    suite = snapshot(data / "test_suite")
+    meta = split_dataset(data, 0.1, 0.1)
+    assert sum(meta.splits.values()) == meta.rows["total"] == 600
+    assert snapshot(data / "test_suite") == suite
+    verify_dataset(data / "test_suite", open_dataset(data / "test_suite"))

@@ -8,18 +8,22 @@ u >= 1 - val_fraction, else train (raising one fraction only ever moves rows out
 
 The dataset is rewritten through ``DatasetWriter`` (new shards, checksums, counts and target
 statistics in a temporary directory, swapped in at the end), so a failure at any point leaves
-the old dataset as it was.
+the old dataset as it was; anything else in the directory (the simulator's ``test_suite/``)
+is carried over.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from prixfixe_blocks.data.schema import (
+    META_FILE,
     DatasetMeta,
     open_dataset,
     read_shard,
@@ -102,7 +106,28 @@ def split_dataset(data_dir: str | Path, test_fraction: float, val_fraction: floa
                 table = table.drop_columns([SPLIT_COLUMN])
             splits = assign_splits(table["sequence"], test_fraction, val_fraction, seed)
             writer.write(table.append_column(SPLIT_COLUMN, splits))
+        _carry_over(root, meta, writer.tmp)
         return writer.commit()
+
+
+def _carry_over(root: Path, meta: DatasetMeta, new_root: Path) -> None:
+    """Hard-link (or copy) into the new dataset what else the old directory holds, e.g. the
+    simulator's ``test_suite/``; the old directory keeps its own links until the swap."""
+    replaced = {META_FILE, *(s["file"] for s in meta.shards)}
+    for entry in sorted(root.iterdir()):
+        if entry.name in replaced:
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, new_root / entry.name, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(entry, new_root / entry.name)
+
+
+def _link_or_copy(src: str | Path, dst: str | Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def cli_split(args: argparse.Namespace) -> int:
