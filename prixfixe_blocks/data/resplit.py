@@ -23,8 +23,10 @@ import numpy as np
 import pyarrow as pa
 
 from prixfixe_blocks.data.schema import (
+    HASH_BLOCK,
     META_FILE,
     DatasetMeta,
+    as_string_array,
     open_dataset,
     read_shard,
     sequence_hash,
@@ -57,8 +59,15 @@ def reverse_complements(seqs: pa.Array | pa.ChunkedArray | list[str]) -> pa.Arra
 
 
 def strand_hash(seqs: pa.Array | pa.ChunkedArray | list[str]) -> np.ndarray:
-    """``sequence_hash`` made the same for a sequence and its reverse complement."""
-    return np.minimum(sequence_hash(seqs), sequence_hash(reverse_complements(seqs)))
+    """``sequence_hash`` made the same for a sequence and its reverse complement (in blocks of
+    rows, so the temporaries stay small for any shard size)."""
+    seqs = as_string_array(seqs)
+    out = np.empty(len(seqs), np.uint64)
+    for lo in range(0, len(seqs), HASH_BLOCK):
+        block = seqs.slice(lo, HASH_BLOCK)
+        out[lo: lo + len(block)] = np.minimum(sequence_hash(block),
+                                              sequence_hash(reverse_complements(block)))
+    return out
 
 
 def check_fractions(test_fraction: float, val_fraction: float) -> None:
@@ -79,7 +88,7 @@ def assign_splits(seqs: pa.Array | pa.ChunkedArray | list[str], test_fraction: f
     mixed = splitmix64(strand_hash(seqs) ^ salt)
     u = (mixed >> np.uint64(11)).astype(np.float64) * _UNIT
     names = np.where(u < test_fraction, TEST, np.where(u >= 1.0 - val_fraction, VAL, TRAIN))
-    return pa.array(names.tolist(), pa.string())
+    return pa.array(names, pa.string())
 
 
 def split_dataset(data_dir: str | Path, test_fraction: float, val_fraction: float = 0.0, *,
