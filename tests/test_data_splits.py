@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from prixfixe_blocks.data import writer as writer_mod
 from prixfixe_blocks.data.resplit import assign_splits, reverse_complements, split_dataset
 from prixfixe_blocks.data.schema import open_dataset, verify_dataset
 from prixfixe_blocks.data.splits import FIT, TEST, TRAIN, VAL, select_rows, split_loader
@@ -180,6 +181,17 @@ def test_data_split_failure_mid_write_keeps_the_old_dataset(tmp_path: Path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "d.tsv"]  # no temporary left
     verify_dataset(data, open_dataset(data))
     assert "split" not in open_dataset(data).columns
+
+
+@pytest.mark.parametrize("swap", [True, False], ids=["renameat2", "two-renames"])
+def test_replace_path_swaps_in_the_new_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               swap: bool):
+    if not swap:
+        monkeypatch.setattr(writer_mod, "_exchange", lambda a, b: False)
+    data, _ = tsv_dataset(tmp_path, n=50)
+    split_dataset(data, 0.5)
+    assert "split" in open_dataset(data).columns
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "d.tsv"]
 
 
 @pytest.mark.parametrize(("args", "message"), [
