@@ -39,7 +39,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     conv.add_argument(
         "input", nargs="+",
         help="input file(s), concatenated in order (dream: sequence<TAB>expression, no header; "
-        "e.g. DeepSTARR train/val/test)",
+        "e.g. DeepSTARR train/val/test with --file-splits train,val,test)",
     )
     conv.add_argument(
         "--format", required=True, choices=["dream", "deepstarr", "lentimpra", "tsv", "csv"]
@@ -47,6 +47,17 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     conv.add_argument("--out", required=True, help="output dataset directory (must not exist)")
     conv.add_argument("--sequence-col", help="tsv/csv: name of the sequence column")
     conv.add_argument("--target-cols", help="tsv/csv: comma-separated target column names")
+    where = conv.add_mutually_exclusive_group()
+    where.add_argument(
+        "--split-col", metavar="NAME",
+        help="column holding each row's split: train / val / test (also training, valid, "
+        "validation, dev, testing; any case); deepstarr reads 'set' unless told otherwise",
+    )
+    where.add_argument(
+        "--file-splits", metavar="SPLITS",
+        help="the split of each input file, in order, e.g. train,val,test (the files' own "
+        "split column is then not read)",
+    )
     conv.add_argument("--plasmid", help="plasmid JSON/FASTA/text with the insert slot as N*80")
     conv.add_argument("--shard-rows", type=int, default=1_000_000, help="rows per shard")
     conv.add_argument("--chunk-rows", type=int, default=65_536,
@@ -73,6 +84,25 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--overwrite", action="store_true")
     _handler(sim, "prixfixe_blocks.data.simulate:cli_simulate")
 
+    spl = dsub.add_parser(
+        "split",
+        help="give a dataset a train/val/test split column from a hash of each sequence",
+        description="Rows go to test / val / train by a seeded hash of the sequence; a sequence, "
+        "its duplicates and its reverse complement always share a split. The dataset is "
+        "rewritten atomically (a failure leaves it as it was). Training and searches never "
+        "read test rows and validate on val rows when there are any.",
+    )
+    spl.add_argument("dataset", help="dataset directory (rewritten in place)")
+    spl.add_argument("--test-fraction", type=float, required=True,
+                     help="share of rows held out as test, in [0, 1)")
+    spl.add_argument("--val-fraction", type=float, default=0.0,
+                     help="share of rows for validation, in [0, 1) (default 0: validation "
+                     "then uses the hash folds of the train rows)")
+    spl.add_argument("--seed", type=int, default=0, help="another seed, another split")
+    spl.add_argument("--overwrite", action="store_true",
+                     help="replace an existing split column")
+    _handler(spl, "prixfixe_blocks.data.resplit:cli_split")
+
     info = dsub.add_parser("info", help="print a dataset's dataset.json summary and verify shards")
     info.add_argument("dataset", help="dataset directory")
     info.add_argument("--verify", action="store_true", help="recompute shard checksums")
@@ -90,7 +120,9 @@ def _add_train_predict(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--epochs", type=int, default=None)
     tr.add_argument("--batches-per-epoch", type=int, default=None)
     tr.add_argument("--batch-size", type=int, default=None)
-    tr.add_argument("--val-folds", default="0", help="comma-separated validation folds")
+    tr.add_argument("--val-folds", default="0",
+                    help="comma-separated validation folds (used when the dataset has no val "
+                    "split; test rows are never read)")
     tr.add_argument("--out", required=True, help="model directory to write")
     tr.add_argument("--tracking-uri", default=None, help="MLflow URI (default: SQLite by --out)")
     tr.add_argument("--experiment", default="prixfixe-train")

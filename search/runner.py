@@ -25,6 +25,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from prixfixe_blocks.data.schema import open_dataset
+from prixfixe_blocks.data.splits import VAL, select_rows
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.plugins import load_plugins
 from search.experiment import (
@@ -97,6 +98,8 @@ def prepare(opts: SearchOptions) -> Prepared:
     if opts.epochs < 1 or (opts.trials is not None and opts.trials < 1):
         raise ConfigError("--epochs and --trials must be at least 1")
     meta = open_dataset(opts.data)
+    validation = select_rows(meta, VAL, opts.val_folds, path=opts.data).describe()
+    print(f"validation rows: {validation} (test rows are never read)")
     load_plugins(opts.plugins)
     space = load_space(opts.space, width=opts.width, fixed=parse_fixes(opts.fix))
     grid = opts.sampler == "grid"

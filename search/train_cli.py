@@ -74,7 +74,8 @@ def cli_train(args: argparse.Namespace) -> int:
         atomic_write_text(out / RUN_FILE, json.dumps({"run_id": run.info.run_id}) + "\n")
         if not resumed:
             mlflow.log_params({**flat_params(spec), "data": str(args.data),
-                               "val_folds": args.val_folds, "seed": str(args.seed)})
+                               "val_folds": args.val_folds, "validation": trainer.validation,
+                               "seed": str(args.seed)})
         best = _train_loop(trainer, ckpt, out)
         mlflow.log_metric("n_parameters", count_parameters(trainer.model))
     score = f"val_pearson {best.val_pearson:.4f}" if best.epoch else "no finite val_pearson"

@@ -74,16 +74,18 @@ def test_dream_without_plasmid_has_null_plasmid(shared_data: Path, tmp_path: Pat
 
 def test_deepstarr_round_trip_three_files(shared_data: Path, tmp_path: Path):
     files = [shared_data / "drosophila" / f"sample_{s}.txt" for s in ("train", "val", "test")]
-    convert(files, tmp_path / "ds", FORMATS["deepstarr"], shard_rows=1000)
+    convert(files, tmp_path / "ds", FORMATS["deepstarr"], shard_rows=1000,
+            file_splits=["train", "validation", "test"])
     got = read_all(tmp_path / "ds")
     rows = [r for f in files for r in read_tsv(f, header=True)[1]]
     assert got["sequence"] == [r[5] for r in rows]
     assert got["Dev_log2_enrichment"] == f32([r[6] for r in rows])
     assert got["Hk_log2_enrichment"] == f32([r[7] for r in rows])
-    assert got["split"] == [r[4] for r in rows]
+    assert got["split"] == ["train"] * 1000 + ["val"] * 1000 + ["test"] * 1000
     meta = open_dataset(tmp_path / "ds")
     assert meta.targets == ["Dev_log2_enrichment", "Hk_log2_enrichment"]
     assert meta.rows["total"] == 3000 and len(meta.shards) == 3
+    assert meta.splits == {"train": 1000, "val": 1000, "test": 1000}
 
 
 def test_lentimpra_round_trip_keeps_folds(shared_data: Path, tmp_path: Path):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ import pyarrow.csv as pacsv
 
 from prixfixe_blocks.data.plasmid import load_plasmid
 from prixfixe_blocks.data.schema import stable_fold
+from prixfixe_blocks.data.splits import SPLIT_COLUMN, TRAIN, canonical_split, canonical_splits
 from prixfixe_blocks.data.validate import (
     RowError,
     check_sequences,
@@ -36,7 +37,11 @@ from prixfixe_blocks.errors import ConfigError, DataError
 
 @dataclass(frozen=True)
 class InputFormat:
-    """How to read one input format: delimiter, header, and which columns mean what."""
+    """How to read one input format: delimiter, header, and which columns mean what.
+
+    ``split_col``: an input column of train/val/test values (``splits.ALIASES`` spellings);
+    ``file_split``: the split of every row of the file being read (``--file-splits``).
+    """
 
     name: str
     delimiter: str
@@ -47,6 +52,7 @@ class InputFormat:
     split_col: str | None = None
     fold_col: str | None = None
     singleton: bool = False
+    file_split: str | None = None
 
     @property
     def needed(self) -> list[str]:
@@ -63,17 +69,38 @@ FORMATS = {
 }
 
 
-def input_format(name: str, sequence_col: str | None = None,
-                 target_cols: str | None = None) -> InputFormat:
-    """The InputFormat for a --format name (tsv/csv need --sequence-col and --target-cols)."""
+def input_format(name: str, sequence_col: str | None = None, target_cols: str | None = None,
+                 split_col: str | None = None) -> InputFormat:
+    """The InputFormat for a --format name (tsv/csv need --sequence-col and --target-cols;
+    ``split_col`` replaces the format's own split column, e.g. DeepSTARR's ``set``)."""
     if name in FORMATS:
-        return FORMATS[name]
-    if name not in ("tsv", "csv"):
+        fmt = FORMATS[name]
+    elif name not in ("tsv", "csv"):
         raise ConfigError(f"unknown format {name!r}")
-    if not sequence_col or not target_cols:
+    elif not sequence_col or not target_cols:
         raise ConfigError(f"--format {name} needs --sequence-col and --target-cols")
-    targets = tuple(t.strip() for t in target_cols.split(",") if t.strip())
-    return InputFormat(name, "\t" if name == "tsv" else ",", sequence_col, targets)
+    else:
+        targets = tuple(t.strip() for t in target_cols.split(",") if t.strip())
+        fmt = InputFormat(name, "\t" if name == "tsv" else ",", sequence_col, targets)
+    if split_col is None:
+        return fmt
+    if not fmt.header:
+        raise ConfigError(f"--split-col needs a format with a header line; --format {name} has "
+                          "none (use --file-splits)")
+    return replace(fmt, split_col=split_col)
+
+
+def with_file_splits(fmt: InputFormat, paths: Sequence[Path],
+                     file_splits: Sequence[str] | None) -> list[InputFormat]:
+    """One InputFormat per input: with ``file_splits``, each file's rows get its split and the
+    format's split column is not read."""
+    if file_splits is None:
+        return [fmt] * len(paths)
+    if len(file_splits) != len(paths):
+        raise ConfigError(f"--file-splits: {len(file_splits)} split(s) for {len(paths)} input "
+                          "file(s); give one per input, in order")
+    return [replace(fmt, split_col=None, file_split=canonical_split(s, "--file-splits"))
+            for s in file_splits]
 
 
 @dataclass
@@ -181,6 +208,9 @@ def _convert_batch(batch: pa.RecordBatch, lines: np.ndarray, fmt: InputFormat,
     if fmt.fold_col:
         folds, bad = parse_ints(batch[fmt.fold_col], 0, n_folds - 1)
         checks.append((fmt.fold_col, bad))
+    if fmt.split_col:
+        splits, bad = canonical_splits(batch[fmt.split_col])
+        checks.append((fmt.split_col, bad))
     errors = []
     if any(bad for _, bad in checks):
         texts = [fmt.delimiter.join(map(str, r.values()))
@@ -198,7 +228,9 @@ def _convert_batch(batch: pa.RecordBatch, lines: np.ndarray, fmt: InputFormat,
         expr = targets[fmt.target_cols[0]][keep]
         cols["is_singleton"] = pa.array((expr == np.round(expr)).astype(np.int8))
     if fmt.split_col:
-        cols["split"] = batch[fmt.split_col].filter(pa.array(keep))
+        cols[SPLIT_COLUMN] = splits.filter(pa.array(keep))
+    elif fmt.file_split:
+        cols[SPLIT_COLUMN] = pa.array([fmt.file_split] * len(seqs), pa.string())
     return pa.table(cols), errors
 
 
@@ -224,6 +256,7 @@ class ConvertResult:
     rows: int
     rejected: int
     rejects_path: Path | None
+    splits: dict[str, int] = field(default_factory=dict)
 
 
 def rejects_path_for(out: Path) -> Path:
@@ -234,27 +267,30 @@ def rejects_path_for(out: Path) -> Path:
 def convert(inputs: list[str | Path], out: str | Path, fmt: InputFormat, *,
             plasmid: str | Path | None = None, shard_rows: int = 1_000_000,
             chunk_rows: int = 65_536, n_folds: int = 10, skip_invalid: bool = False,
-            overwrite: bool = False, progress: bool = False) -> ConvertResult:
-    """Convert input files (concatenated in order) into a dataset directory at ``out``."""
+            overwrite: bool = False, progress: bool = False,
+            file_splits: Sequence[str] | None = None) -> ConvertResult:
+    """Convert input files (concatenated in order) into a dataset directory at ``out``;
+    ``file_splits`` gives each input's split (train/val/test), in order."""
     out = Path(out)
-    prepare_output(out, overwrite)
     paths = [Path(p) for p in inputs]
+    formats = with_file_splits(fmt, paths, file_splits)
+    prepare_output(out, overwrite)
     flanks = load_plasmid(plasmid) if plasmid else None
     source = {"format": fmt.name, "input": str(paths[0]) if len(paths) == 1 else
               [str(p) for p in paths], "sequence_col": fmt.sequence_col,
-              "plasmid_file": str(plasmid) if plasmid else None}
+              "plasmid_file": str(plasmid) if plasmid else None,
+              "split_from": list(file_splits) if file_splits else fmt.split_col}
     rejects_tmp = temp_sibling(rejects_path_for(out))
     n_rejected = 0
     ticker = _Progress(progress)
     try:
         with DatasetWriter(out, targets=list(fmt.target_cols), n_folds=n_folds, source=source,
-                           plasmid=flanks, shard_rows=shard_rows,
-                           split_column="split" if fmt.split_col else None) as writer, \
+                           plasmid=flanks, shard_rows=shard_rows) as writer, \
                 open(rejects_tmp, "w") if skip_invalid else _NullFile() as rej:
             if skip_invalid:
                 rej.write("file\tline\tfield\terror\trow\n")
-            for path in paths:
-                for table, errors in _convert_file(path, fmt, chunk_rows, n_folds):
+            for path, file_fmt in zip(paths, formats, strict=True):
+                for table, errors in _convert_file(path, file_fmt, chunk_rows, n_folds):
                     if errors and not skip_invalid:
                         e = errors[0]
                         raise DataError(e.message, path=str(path), line=e.line, field=e.field)
@@ -264,13 +300,13 @@ def convert(inputs: list[str | Path], out: str | Path, fmt: InputFormat, *,
                     if table is not None:
                         writer.write(table)
                     ticker.update(writer.rows)
-            writer.commit({"rejected_rows": n_rejected})
+            meta = writer.commit({"rejected_rows": n_rejected})
         if skip_invalid:
             replace_path(rejects_tmp, rejects_path_for(out))
     finally:
         rejects_tmp.unlink(missing_ok=True)
     return ConvertResult(writer.rows, n_rejected,
-                         rejects_path_for(out) if skip_invalid else None)
+                         rejects_path_for(out) if skip_invalid else None, meta.splits)
 
 
 def _convert_file(path: Path, fmt: InputFormat, chunk_rows: int,
@@ -310,13 +346,21 @@ class _NullFile:
 
 def cli_convert(args: argparse.Namespace) -> int:
     """``data convert``: run the conversion and print a one-line summary."""
-    fmt = input_format(args.format, args.sequence_col, args.target_cols)
+    fmt = input_format(args.format, args.sequence_col, args.target_cols, args.split_col)
     inputs = args.input if isinstance(args.input, list) else [args.input]
+    file_splits = ([s.strip() for s in args.file_splits.split(",")] if args.file_splits
+                   else None)
     result = convert(inputs, args.out, fmt, plasmid=args.plasmid, shard_rows=args.shard_rows,
                      chunk_rows=args.chunk_rows, n_folds=args.folds,
                      skip_invalid=args.skip_invalid, overwrite=args.overwrite,
-                     progress=sys.stderr.isatty() or args.progress)
+                     progress=sys.stderr.isatty() or args.progress, file_splits=file_splits)
     print(f"wrote {result.rows:,} rows to {args.out}")
     if result.rejected or args.skip_invalid:
         print(f"rejected {result.rejected:,} invalid rows -> {result.rejects_path}")
+    if result.splits:
+        print("splits: " + ", ".join(f"{k} {v:,}" for k, v in result.splits.items()))
+    if fmt.split_col and not file_splits and result.splits.get(TRAIN) == result.rows:
+        print(f"note: column '{fmt.split_col}' puts every row in 'train' (no val or test rows); "
+              "if the inputs are separate train/val/test files, convert them with "
+              "--file-splits train,val,test")
     return 0

@@ -35,7 +35,8 @@ class ShardLoader:
 
     def __init__(self, data_dir: str | Path, *, batch_size: int,
                  folds: Sequence[int] | None = None, exclude_folds: Sequence[int] | None = None,
-                 split: str | None = None, columns: Sequence[str] | None = None, seed: int = 0,
+                 split: str | Sequence[str] | None = None,
+                 columns: Sequence[str] | None = None, seed: int = 0,
                  shuffle: bool = True, drop_last: bool = False,
                  batches_per_epoch: int | None = None, rank: int = 0, world_size: int = 1,
                  shuffle_shards: int = 2) -> None:
@@ -51,7 +52,8 @@ class ShardLoader:
         self.shuffle_shards = max(1, shuffle_shards)
         self.folds = None if folds is None else sorted(set(folds))
         self.exclude_folds = None if exclude_folds is None else sorted(set(exclude_folds))
-        self.split = split
+        self.split = None if split is None else sorted({split} if isinstance(split, str)
+                                                       else set(split))
         self.columns = list(columns) if columns is not None else list(self.meta.columns)
         missing = [c for c in self.columns if c not in self.meta.columns]
         if missing:
@@ -64,8 +66,8 @@ class ShardLoader:
         self._paths = paths
         self._counts = {i: self._count(i) for i in self._shards}
         self.n_rows = sum(self._counts.values())
-        if batches_per_epoch is not None and (batches_per_epoch < 1 or self.n_rows == 0):
-            raise ConfigError("batches_per_epoch needs a positive count and a non-empty selection")
+        if batches_per_epoch is not None and batches_per_epoch < 1:
+            raise ConfigError(f"batches_per_epoch must be positive, got {batches_per_epoch}")
 
     # ----- selection -------------------------------------------------------------------------
     def _filtered(self) -> bool:
@@ -81,7 +83,8 @@ class ShardLoader:
         if self.exclude_folds is not None:
             mask &= ~np.isin(table["fold"].to_numpy(), self.exclude_folds)
         if self.split is not None:
-            mask &= pc.equal(table["split"], self.split).to_numpy(zero_copy_only=False)
+            chosen = pc.is_in(table["split"], value_set=pa.array(self.split, pa.string()))
+            mask &= chosen.to_numpy(zero_copy_only=False)
         return mask
 
     def _selected_index(self, table: pa.Table) -> np.ndarray:
@@ -153,6 +156,8 @@ class ShardLoader:
             raise ConfigError(f"start_batch {start_batch} not in 0..{n}")
         if self.batches_per_epoch is None:
             rows = self._rows(epoch, start_batch * self.batch_size, endless=False)
+        elif self.n_rows == 0:
+            raise ConfigError(f"batches_per_epoch needs rows, but none are selected in {self.root}")
         else:
             first_row = (epoch * n + start_batch) * self.batch_size
             rows = self._rows(first_row // self.n_rows, first_row % self.n_rows, endless=True)

@@ -46,6 +46,7 @@ class DatasetMeta:
     plasmid: dict[str, str] | None = None
     target_stats: dict[str, dict[str, float]] = field(default_factory=dict)
     created: str = ""
+    splits: dict[str, int] = field(default_factory=dict)
 
     def shard_paths(self, root: str | Path) -> list[Path]:
         """Absolute paths of the shards, in dataset order."""
@@ -126,7 +127,7 @@ def string_buffers(seqs: pa.Array | pa.ChunkedArray | list[str]) -> tuple[np.nda
     return data, offsets.astype(np.int64)
 
 
-def _splitmix64(x: np.ndarray) -> np.ndarray:
+def splitmix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finalizer on uint64 arrays (wrapping arithmetic): a well-mixed stable hash."""
     x = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK64
     x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK64
@@ -158,12 +159,12 @@ def _hash_block(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     body[lower] -= np.uint64(32)
     starts = offsets[:-1] - offsets[0]
     pos = np.arange(len(body), dtype=np.uint64) - np.repeat(starts, lengths).astype(np.uint64)
-    contrib = (body + np.uint64(1)) * _splitmix64(pos)  # wraps mod 2**64 by design
+    contrib = (body + np.uint64(1)) * splitmix64(pos)  # wraps mod 2**64 by design
     sums = np.zeros(len(lengths), np.uint64)
     nonempty = lengths > 0
     if len(body):
         sums[nonempty] = np.add.reduceat(contrib, starts[nonempty])
-    return _splitmix64(sums ^ lengths.astype(np.uint64))
+    return splitmix64(sums ^ lengths.astype(np.uint64))
 
 
 def stable_fold(sequences: pa.Array | pa.ChunkedArray | list[str], n_folds: int) -> np.ndarray:
@@ -195,6 +196,8 @@ def summary(meta: DatasetMeta) -> str:
         f"columns:  {', '.join(meta.columns)}",
         f"seq_len:  {meta.seq_len['min']}..{meta.seq_len['max']}",
         f"folds:    {meta.n_folds} {meta.fold_rows}",
+        "splits:   " + (", ".join(f"{k} {v:,}" for k, v in meta.splits.items()) if meta.splits
+                        else "none (no test rows; validation on hash folds)"),
         f"shards:   {len(meta.shards)}",
         f"plasmid:  {'yes' if meta.plasmid else 'none'}",
     ]

@@ -8,10 +8,12 @@ one incoming chunk: shards are Parquet files written row group by row group.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,11 @@ from prixfixe_blocks.data.schema import (
     DatasetMeta,
     file_sha256,
 )
+from prixfixe_blocks.data.splits import SPLIT_COLUMN, SPLITS, TEST
 from prixfixe_blocks.errors import DataError
+
+_AT_FDCWD = -100  # renameat2: paths relative to the working directory
+_RENAME_EXCHANGE = 2
 
 
 def temp_sibling(path: Path, tag: str = "tmp") -> Path:
@@ -35,15 +41,32 @@ def temp_sibling(path: Path, tag: str = "tmp") -> Path:
     return path.parent / f".{path.name}.{tag}-{os.getpid()}"
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``);
+    False where the platform or file system cannot."""
+    rename = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None) \
+        if sys.platform.startswith("linux") else None
+    if rename is None:
+        return False
+    return rename(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
+
+
 def replace_path(tmp: Path, final: Path) -> None:
-    """Move ``tmp`` onto ``final``, removing an existing ``final`` (file or directory) first."""
-    if final.exists():
-        trash = temp_sibling(final, "old")
-        final.rename(trash)
+    """Move ``tmp`` onto ``final``, replacing an existing ``final`` (file or directory).
+
+    Readers see either the old or the new ``final``: the two are swapped atomically where the
+    system can (then the old one is removed); elsewhere the old one is renamed aside first.
+    """
+    if not final.exists():
         tmp.rename(final)
-        shutil.rmtree(trash) if trash.is_dir() else trash.unlink()
+        return
+    if _exchange(tmp, final):
+        old = tmp
     else:
+        old = temp_sibling(final, "old")
+        final.rename(old)
         tmp.rename(final)
+    shutil.rmtree(old) if old.is_dir() else old.unlink()
 
 
 def prepare_output(out: Path, overwrite: bool) -> None:
@@ -78,7 +101,13 @@ class _Moments:
 
 
 class DatasetWriter:
-    """Write record batches into shards of ``shard_rows`` rows and finish with dataset.json."""
+    """Write record batches into shards of ``shard_rows`` rows and finish with dataset.json.
+
+    A ``split`` column is counted in ``splits`` (values must be train/val/test) and its test rows
+    are left out of ``target_stats`` (training normalises with them, so test labels must not
+    count). ``split_column`` names another column whose per-value counts go into ``rows`` (the
+    simulator's test-suite ``subset``).
+    """
 
     def __init__(self, out: str | Path, *, targets: list[str], n_folds: int,
                  source: dict[str, Any], plasmid: dict[str, str] | None = None,
@@ -95,6 +124,7 @@ class DatasetWriter:
         self._schema: pa.Schema | None = None
         self._total = 0
         self._split_rows: dict[str, int] = {}
+        self._splits = dict.fromkeys(SPLITS, 0)
         self._fold_rows = np.zeros(n_folds, np.int64)
         self._len = [10**9, 0]
         self._moments = {t: _Moments() for t in targets}
@@ -166,8 +196,22 @@ class DatasetWriter:
             for item in counts:
                 key = str(item["values"])
                 self._split_rows[key] = self._split_rows.get(key, 0) + item["counts"]
+        trainable = self._count_splits(table)
         for name in self.targets:
-            self._moments[name].update(table[name].to_numpy())
+            values = table[name].to_numpy()
+            self._moments[name].update(values if trainable is None else values[trainable])
+
+    def _count_splits(self, table: pa.Table) -> np.ndarray | None:
+        """Count the ``split`` column's values (DataError for any but train/val/test) and return
+        the mask of non-test rows: target statistics never see test labels."""
+        if SPLIT_COLUMN not in table.column_names:
+            return None
+        for item in pc.value_counts(table[SPLIT_COLUMN]).to_pylist():
+            if item["values"] not in self._splits:
+                raise DataError(f"split value {item['values']!r} is not one of "
+                                f"{', '.join(SPLITS)}", field=SPLIT_COLUMN)
+            self._splits[item["values"]] += item["counts"]
+        return ~pc.equal(table[SPLIT_COLUMN], TEST).to_numpy(zero_copy_only=False)
 
     def commit(self, extra: dict[str, Any] | None = None) -> DatasetMeta:
         """Close the last shard, write dataset.json and atomically move the dataset into place."""
@@ -182,8 +226,9 @@ class DatasetWriter:
             fold_rows=self._fold_rows.tolist(),
             seq_len={"min": self._len[0], "max": self._len[1]}, shards=self._shards,
             plasmid=self.plasmid,
-            target_stats={t: m.result() for t, m in self._moments.items()},
+            target_stats={t: m.result() for t, m in self._moments.items() if m.n},
             created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            splits=self._splits if SPLIT_COLUMN in self._schema.names else {},
         )
         (self.tmp / META_FILE).write_text(json.dumps(meta.to_dict(), indent=2) + "\n")
         replace_path(self.tmp, self.out)

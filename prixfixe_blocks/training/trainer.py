@@ -20,6 +20,7 @@ import torch
 
 from prixfixe_blocks.data.loader import ShardLoader
 from prixfixe_blocks.data.schema import open_dataset
+from prixfixe_blocks.data.splits import TRAIN, VAL, select_rows
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.spec import ModelSpec
 from prixfixe_blocks.strategies.encodings import make_encoder
@@ -52,7 +53,9 @@ def _to_channels_last(x: torch.Tensor) -> torch.Tensor:
 
 
 class Trainer:
-    """Trains one spec on a dataset directory; validation on `val_folds`."""
+    """Trains one spec on a dataset directory's train rows and validates on its val rows
+    (`prixfixe_blocks.data.splits`: the val split if there is one, else the hash folds
+    `val_folds`); test rows are never read."""
 
     def __init__(self, spec: ModelSpec, data_dir: str | Path, *, val_folds: tuple[int, ...] = (0,),
                  seed: int = 0, device: str = "auto", log: Callable[[str], Any] = print,
@@ -75,15 +78,18 @@ class Trainer:
         if self.encoder.params.has_singleton:
             columns.append("is_singleton")
         bs = int(self.strategy.batch_size)
+        train = select_rows(self.meta, TRAIN, self.val_folds, path=self.data_dir)
+        val = select_rows(self.meta, VAL, self.val_folds, path=self.data_dir)
+        self.validation = val.describe()
         self.train_loader = ShardLoader(
-            self.data_dir, batch_size=bs, exclude_folds=list(self.val_folds), columns=columns,
-            seed=seed, shuffle=True, batches_per_epoch=self.strategy.batches_per_epoch,
+            self.data_dir, batch_size=bs, **train.loader_kwargs(), columns=columns, seed=seed,
+            shuffle=True, batches_per_epoch=self.strategy.batches_per_epoch,
         )
-        self.val_loader = ShardLoader(self.data_dir, batch_size=bs, folds=list(self.val_folds),
+        self.val_loader = ShardLoader(self.data_dir, batch_size=bs, **val.loader_kwargs(),
                                       columns=columns, seed=seed, shuffle=False)
-        if self.train_loader.n_rows == 0 or self.val_loader.n_rows == 0:
-            raise ConfigError(f"validation folds {self.val_folds} leave no training or no "
-                              f"validation rows in {self.data_dir}")
+        for part, loader in ((train, self.train_loader), (val, self.val_loader)):
+            if loader.n_rows == 0:
+                raise ConfigError(f"no {part.part} rows ({part.describe()}) in {self.data_dir}")
         self.model = build_model(spec, self.meta).to(self.device)
         self.total_steps = int(self.strategy.epochs) * len(self.train_loader)
         self.opt = make_optimization(self.strategy, self.model, self.total_steps)
