@@ -74,7 +74,7 @@ class LineDisplay:
     def event(self, line: str, alert: bool = False) -> None:
         print(line, flush=True)
 
-    def show(self, records: dict[str, dict[str, Any]], title: str) -> None:
+    def show(self, records: dict[str, dict[str, Any]], title: str, epochs: int | str) -> None:
         """Nothing: the leaderboard is printed once, at the end."""
 
     def close(self) -> None:
@@ -95,12 +95,12 @@ class LiveDisplay:
         if alert:
             self.console.print(line, markup=False, highlight=False)
 
-    def show(self, records: dict[str, dict[str, Any]], title: str) -> None:
+    def show(self, records: dict[str, dict[str, Any]], title: str, epochs: int | str) -> None:
         if not self.started:
             self.live.start()
             atexit.register(self.close)  # a driver that dies mid-search restores the cursor
             self.started = True
-        self.live.update(live_table(records, title), refresh=True)
+        self.live.update(live_table(records, title, epochs), refresh=True)
 
     def close(self) -> None:
         if self.started:
@@ -114,7 +114,7 @@ def make_display(stream: TextIO | None = None) -> LineDisplay | LiveDisplay:
     return LiveDisplay() if stream.isatty() else LineDisplay()
 
 
-def live_table(records: dict[str, dict[str, Any]], title: str) -> Table:
+def live_table(records: dict[str, dict[str, Any]], title: str, epochs: int | str) -> Table:
     """The leaderboard as a rich table: best first, running trials with their epoch."""
     table = Table(title=title, title_justify="left", header_style="bold")
     for name, justify in (("#", "right"), ("trial", "right"), ("tune id", "left"),
@@ -124,7 +124,8 @@ def live_table(records: dict[str, dict[str, Any]], title: str) -> Table:
         table.add_column(name, justify=justify, no_wrap=not name.startswith("blocks"))
     rows = leaderboard_rows(records)
     for r in rows[:LIVE_ROWS]:
-        table.add_row(str(r["rank"]), r["trial"], r["trial_id"], r["status"], str(r["epoch"]),
+        table.add_row(str(r["rank"]), r["trial"], r["trial_id"], r["status"],
+                      f"{r['epoch']}/{epochs}",
                       _fmt(r[METRIC]), _fmt(r["val_pearson"]), _fmt(r["seqs_per_s"], 0),
                       blocks_text(r))
     if len(rows) > LIVE_ROWS:
@@ -228,7 +229,8 @@ class TrialRecorder(Callback):
         pending = max(0, int(self.search.get("trials", 0)) - len(self.records))
         text = ", ".join(f"{n} {s.lower()}" for s, n in status_counts(self.records).items())
         self.display.show(self.records, f"search '{self.exp.name}' "
-                          f"[{time.time() - self._start:.0f}s]: {text}, {pending} pending")
+                          f"[{time.time() - self._start:.0f}s]: {text}, {pending} pending",
+                          self.search.get("epochs", "?"))
 
     def _ended(self) -> None:
         """After a trial ends: the parent run's leaderboard, the journal copy, the display."""

@@ -44,7 +44,6 @@ OPTUNA_TAG = "optuna_trial_number"
 SEARCH_PREFIX = "search_"  # the parent run's own metrics never share a name with a trial's
 PARENT_METRICS = {METRIC: f"{SEARCH_PREFIX}{METRIC}",  # leaderboard key -> parent metric
                   "val_spearman": f"{SEARCH_PREFIX}best_trial_val_spearman"}
-DATASET_METRICS = ("val_", METRIC, "train_loss")  # epoch metrics measured on the dataset
 ORPHAN_NOTE = "lost with the driver before Tune saved it"
 
 
@@ -167,18 +166,11 @@ class TrialRuns:
             self.client.update_run(run_id, status="RUNNING")
 
     def log_epoch(self, run_id: str, result: dict[str, Any]) -> None:
-        """One epoch's metrics (step = epoch; those measured on the data linked to the dataset
-        input) and the node / restore tags."""
+        """One epoch's metrics (step = epoch) and the node / restore tags."""
         epoch = int(result.get("epoch", 0))
         stamp = int(result.get("timestamp", 0) * 1000)
-        dataset = self.search.get("dataset") or {}
-        metrics = []
-        for k in EPOCH_METRICS:
-            if isinstance(result.get(k), int | float):
-                on_data = bool(dataset) and k.startswith(DATASET_METRICS)
-                metrics.append(Metric(k, float(result[k]), stamp, epoch,
-                                      dataset_name=dataset.get("name") if on_data else None,
-                                      dataset_digest=dataset.get("digest") if on_data else None))
+        metrics = [Metric(k, float(result[k]), stamp, epoch) for k in EPOCH_METRICS
+                   if isinstance(result.get(k), int | float)]
         tags = [RunTag("node_id", str(result.get("node_id", "")))]
         if result.get("restored_epoch"):
             tags.append(RunTag("restored_from_epoch", str(result["restored_epoch"])))

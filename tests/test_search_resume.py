@@ -14,7 +14,7 @@ import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from search.searcher import study_counts
+from search.study import study_counts
 from tests.conftest import REPO
 from tests.search_support import (
     QUICK,
