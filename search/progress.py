@@ -29,7 +29,13 @@ from rich.table import Table
 from prixfixe_blocks.spec import ROLES
 from prixfixe_blocks.training.fit import EPOCH_METRICS
 from search.experiment import NUMBER, OPTUNA_FILE, SEARCH_FILE, TRIALS_FILE, ExperimentDir
-from search.report import blocks_text, leaderboard_rows, status_counts, trial_label
+from search.report import (
+    SHORT_ID,
+    blocks_text,
+    leaderboard_rows,
+    status_counts,
+    trial_label,
+)
 from search.searcher import stopped_early
 from search.study import find_trial, load_study, set_trial_attrs
 from search.tracking import RUN_ID, TrialRuns, update_parent
@@ -115,17 +121,18 @@ def make_display(stream: TextIO | None = None) -> LineDisplay | LiveDisplay:
 
 
 def live_table(records: dict[str, dict[str, Any]], title: str, epochs: int | str) -> Table:
-    """The leaderboard as a rich table: best first, running trials with their epoch."""
+    """The leaderboard as a rich table: best first, running trials with their epoch, each
+    trial by its three names (Optuna number, Tune id, MLflow run)."""
     table = Table(title=title, title_justify="left", header_style="bold")
     for name, justify in (("#", "right"), ("trial", "right"), ("tune id", "left"),
-                          ("status", "left"), ("epoch", "right"), ("best r", "right"),
-                          ("val r", "right"), ("seq/s", "right"),
+                          ("mlflow run", "left"), ("status", "left"), ("epoch", "right"),
+                          ("best r", "right"), ("val r", "right"), ("seq/s", "right"),
                           ("blocks (first/core/final) + strategy", "left")):
         table.add_column(name, justify=justify, no_wrap=not name.startswith("blocks"))
     rows = leaderboard_rows(records)
     for r in rows[:LIVE_ROWS]:
-        table.add_row(str(r["rank"]), r["trial"], r["trial_id"], r["status"],
-                      f"{r['epoch']}/{epochs}",
+        table.add_row(str(r["rank"]), r["trial"], r["trial_id"], (r[RUN_ID] or "-")[:SHORT_ID],
+                      r["status"], f"{r['epoch']}/{epochs}",
                       _fmt(r[METRIC]), _fmt(r["val_pearson"]), _fmt(r["seqs_per_s"], 0),
                       blocks_text(r))
     if len(rows) > LIVE_ROWS:

@@ -121,6 +121,7 @@ def test_live_display_redraws_one_table_and_prints_only_alerts() -> None:
     assert first < alert < last and text.rindex("search 's' [3s]") < last  # alert above
     assert "\x1b[1A" in text  # the second table is drawn over the first (cursor up)
     assert "STOPPED" in text and "0.6000" in text and "2/2" in text
+    assert "│   002 │ id2 " in text and f"{2:032x}"[:8] in text  # Optuna number, Tune id, run
 
 
 def test_line_display_when_stdout_is_not_a_terminal(capsys: pytest.CaptureFixture) -> None:
