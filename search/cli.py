@@ -171,6 +171,8 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--width", choices=["tiny", "small", "published"], default="published",
                      help="scale block widths down for quick searches")
     run.add_argument("--no-enqueue-presets", action="store_true")
+    run.add_argument("--register", default=None, metavar="NAME",
+                     help="register the best model in the MLflow model registry as NAME")
     _add_plugin(run)
     _handler(run, "search.runner:cli_run")
 

@@ -96,5 +96,5 @@ def cli_demo(args: argparse.Namespace) -> int:
         detail = ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if k != "all")
         print(f"\nbest model on the simulated test suite: Pearson r vs the simulator's truth "
               f"{scores['all']:.3f} ({detail})")
-    print(f"browse the runs: {summary['mlflow_ui']}")
+    print(summary["mlflow_ui"])
     return 0 if summary.get("best") else 1

@@ -40,6 +40,9 @@ PLOT_FILE = "curves.png"
 BEST_MODEL_DIR = "best_model"
 TUNE_DIR = "tune"
 SYNCED_FILES = (SEARCH_FILE, TRIALS_FILE, DRIVER_FILE, OPTUNA_FILE)
+# Keys of a trial record (trials.json) that name the trial elsewhere; its key is the Tune id.
+RUN_ID = "mlflow_run_id"  # its MLflow run
+NUMBER = "number"  # its Optuna trial number (shown by optuna-dashboard, MLflow, leaderboard)
 
 
 def open_experiment(storage: str, name: str) -> ExperimentDir:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,33 +13,37 @@ from search.experiment import (
     PLOT_FILE,
     ExperimentDir,
 )
-from search.mlflow_utils import ui_command
-from search.report import format_table, leaderboard_rows, write_curves_png, write_leaderboard_csv
-from search.tracking import RUN_ID, client_for, log_best_model
-from search.trainable import METRIC
+from search.mlflow_utils import browse_text
+from search.report import (
+    best_row,
+    format_table,
+    leaderboard_rows,
+    status_counts,
+    write_curves_png,
+    write_leaderboard_csv,
+)
+from search.tracking import RUN_ID, client_for, log_best_model, update_parent
 
 TOP = 5
 
 
 def finish(exp: ExperimentDir, results: Any) -> dict[str, Any]:
-    """Write leaderboard.csv, curves.png and best_model/, close the MLflow parent run, print."""
+    """Write leaderboard.csv, curves.png and best_model/, log the best model (registered when
+    asked), describe and close the MLflow parent run, print the summary."""
     doc = exp.search()
     records = exp.trial_records()
     rows = leaderboard_rows(records)
     write_leaderboard_csv(exp.path(LEADERBOARD_FILE), rows)
     write_curves_png(exp.path(PLOT_FILE), records)
-    best = rows[0] if rows and _finite(rows[0][METRIC]) else None
-    model_dir = None
-    if best is not None:
-        model_dir = export_best_model(exp, results, best["trial_id"])
+    best = best_row(rows)
+    model_dir = export_best_model(exp, results, best["trial_id"]) if best else None
     client = client_for(doc["tracking_uri"])
     parent = doc["parent_run_id"]
-    if model_dir is not None:
-        run_id = records[best["trial_id"]].get(RUN_ID)
-        if run_id:
-            log_best_model(doc["tracking_uri"], run_id, model_dir)
-        client.set_tag(parent, "best_trial_id", best["trial_id"])
-        client.log_metric(parent, METRIC, float(best[METRIC]))
+    register = doc.get("options", {}).get("register")
+    if model_dir is not None and best[RUN_ID]:
+        log_best_model(doc["tracking_uri"], best[RUN_ID], model_dir, register)
+        client.set_tag(parent, "best_trial_run_id", best[RUN_ID])
+    update_parent(doc, records)
     for path in (exp.path(LEADERBOARD_FILE), exp.path(PLOT_FILE)):
         client.log_artifact(parent, str(path))
     client.set_terminated(parent, status="FINISHED" if best else "FAILED")
@@ -48,20 +51,12 @@ def finish(exp: ExperimentDir, results: Any) -> dict[str, Any]:
     summary = {
         "best": best, "rows": rows, "counts": status_counts(records),
         "best_model": str(model_dir) if model_dir else None,
+        "registered_model": register if model_dir is not None else None,
         "leaderboard": str(exp.path(LEADERBOARD_FILE)), "plot": str(exp.path(PLOT_FILE)),
-        "mlflow_ui": ui_command(doc["tracking_uri"]),
+        "mlflow_ui": browse_text(doc["tracking_uri"], doc["experiment_id"]),
     }
     print_summary(exp, summary)
     return summary
-
-
-def status_counts(records: dict[str, dict[str, Any]]) -> dict[str, int]:
-    """Trials per status (FINISHED, STOPPED, FAILED, RUNNING, PENDING)."""
-    counts: dict[str, int] = {}
-    for record in records.values():
-        status = record.get("status", "PENDING")
-        counts[status] = counts.get(status, 0) + 1
-    return counts
 
 
 def export_best_model(exp: ExperimentDir, results: Any, trial_id: str) -> Path | None:
@@ -86,9 +81,9 @@ def export_best_model(exp: ExperimentDir, results: Any, trial_id: str) -> Path |
 def print_summary(exp: ExperimentDir, summary: dict[str, Any]) -> None:
     """Top configurations, where the files are, and how to browse them."""
     rows = summary["rows"]
-    counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(summary["counts"].items()))
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in summary["counts"].items())
     print(f"\nsearch '{exp.name}' done: {len(rows)} trials ({counts})")
-    print(f"top {min(TOP, len(rows))} configurations:")
+    print(f"top {min(TOP, len(rows))} configurations (trial = Optuna trial number):")
     print(format_table(rows, limit=TOP))
     if summary["best"] is not None:
         print(f"best config: {summary['best']['config']}")
@@ -96,9 +91,7 @@ def print_summary(exp: ExperimentDir, summary: dict[str, Any]) -> None:
     if summary["best_model"]:
         print(f"best model:  {summary['best_model']} "
               f"(prixfixe-search predict --model {summary['best_model']} ...)")
+    if summary["registered_model"]:
+        print(f"registered:  MLflow model '{summary['registered_model']}'")
     print(f"Optuna study: optuna-dashboard {exp.path(OPTUNA_FILE)}")
-    print(f"MLflow runs: {summary['mlflow_ui']}")
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
+    print(summary["mlflow_ui"])

@@ -12,6 +12,11 @@ from typing import Any
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on one param value
 MLFLOW_DB = "mlflow.db"  # the default SQLite store's file name (in the base directory)
+UI_ADDRESS = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+# MLflow 3 opens an experiment on its GenAI overview; this query opens the classic runs table,
+# sorted by the trials' best validation Pearson (the parent run logs `search_*` metrics only).
+RUNS_VIEW = "runs?workflowType=machine_learning&orderByKey=metrics.%60best_val_pearson%60" \
+            "&orderByAsc=false"
 
 
 def resolve_tracking_uri(uri: str | None, base_dir: Path) -> str:
@@ -38,6 +43,25 @@ def _param_text(value: Any) -> str:
 def ui_command(uri: str) -> str:
     """The shell command that serves the MLflow UI for `uri`."""
     return f"mlflow ui --backend-store-uri {uri}"
+
+
+def is_server(uri: str) -> bool:
+    """Whether `uri` is a tracking server (which serves its own UI)."""
+    return uri.startswith(("http://", "https://"))
+
+
+def runs_url(uri: str, experiment_id: str) -> str:
+    """The runs table of an experiment in the MLflow UI (of the server `uri`, or of
+    `mlflow ui` on its default address)."""
+    base = uri.rstrip("/") if is_server(uri) else UI_ADDRESS
+    return f"{base}/#/experiments/{experiment_id}/{RUNS_VIEW}"
+
+
+def browse_text(uri: str, experiment_id: str) -> str:
+    """How to browse a search's runs: the command to serve the UI (for a local store) and the
+    URL of its runs table."""
+    serve = "" if is_server(uri) else f"{ui_command(uri)}\n  then open "
+    return f"MLflow runs: {serve}{runs_url(uri, experiment_id)}"
 
 
 def ensure_experiment(uri: str, name: str) -> str:

@@ -1,4 +1,9 @@
-"""Leaderboard of a search: rows from trials.json, a compact text table, CSV and a PNG plot."""
+"""Leaderboard of a search: rows from trials.json, a compact text table, a markdown table (the
+MLflow parent run's description), CSV and a PNG plot.
+
+A trial is named by its Optuna trial number (`trial`, as optuna-dashboard shows it), its Ray
+Tune trial id (`trial_id`) and its MLflow run id (`mlflow_run_id`): every row carries all three.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,20 @@ from typing import Any
 from prixfixe_blocks.atomic import atomic_write, atomic_write_text
 from prixfixe_blocks.spec import ROLES
 from prixfixe_blocks.training.fit import BEST_METRIC as METRIC
+from search.experiment import NUMBER, RUN_ID
 
 COLUMNS: tuple[str, ...] = (
-    "rank", "trial", "trial_id", "status", "epoch", METRIC, "val_pearson", "val_spearman",
-    "train_loss", "seqs_per_s", "strategy", *ROLES, "node_id", "config",
+    "rank", "trial", "trial_id", RUN_ID, "status", "epoch", METRIC, "val_pearson",
+    "val_spearman", "train_loss", "seqs_per_s", "strategy", *ROLES, "node_id", "config",
 )
+SHORT_ID = 8  # characters of an MLflow run id in the text table
+DONE_STATES = ("FINISHED", "STOPPED", "FAILED")  # record statuses of trials that have ended
+
+
+def trial_label(record: dict[str, Any]) -> str:
+    """A trial's Optuna number as shown everywhere (`007`), `?` before it is known."""
+    number = record.get(NUMBER)
+    return f"{number:03d}" if isinstance(number, int) else "?"
 
 
 def leaderboard_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -25,8 +39,9 @@ def leaderboard_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]
     for record in records.values():
         metrics, config = record.get("metrics", {}), record.get("config", {})
         rows.append({
-            "trial_id": record["trial_id"],
-            "trial": f"{record['index']:03d}", "status": record.get("status", "?"),
+            "trial_id": record["trial_id"], RUN_ID: record.get(RUN_ID) or "",
+            "trial": trial_label(record), "order": _order(record),
+            "status": record.get("status", "?"),
             "epoch": record.get("epoch", 0),
             **{k: metrics.get(k) for k in (METRIC, "val_pearson", "val_spearman",
                                            "train_loss", "seqs_per_s")},
@@ -35,10 +50,30 @@ def leaderboard_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]
             "node_id": (record.get("node_id") or "")[:12],
             "config": json.dumps(config, sort_keys=True),
         })
-    rows.sort(key=lambda r: (-_score(r[METRIC]), r["trial"]))
+    rows.sort(key=lambda r: (-_score(r[METRIC]), r["order"]))
     for rank, row in enumerate(rows, 1):
         row["rank"] = rank
     return rows
+
+
+def status_counts(records: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Trials per status (FINISHED, STOPPED, FAILED, RUNNING, PENDING), in name order."""
+    counts: dict[str, int] = {}
+    for record in records.values():
+        status = record.get("status", "PENDING")
+        counts[status] = counts.get(status, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The leaderboard's first row if it has a finite score (else no trial has one)."""
+    return rows[0] if rows and _score(rows[0][METRIC]) > -math.inf else None
+
+
+def _order(record: dict[str, Any]) -> int:
+    """Ties rank in the order trials were asked (Optuna number, else Tune's index)."""
+    number = record.get(NUMBER)
+    return number if isinstance(number, int) else int(record.get("index", 0))
 
 
 def _score(value: Any) -> float:
@@ -48,19 +83,43 @@ def _score(value: Any) -> float:
 def format_table(rows: list[dict[str, Any]], limit: int | None = None) -> str:
     """A compact fixed-width table of the leaderboard (first `limit` rows)."""
     shown = rows if limit is None else rows[:limit]
-    head = (f"{'#':>3} {'trial':>5} {'status':<8} {'ep':>3} {'best_r':>7} {'val_r':>7} "
-            f"{'val_rho':>7} {'seq/s':>7}  blocks (first/core/final) + strategy")
+    head = (f"{'#':>3} {'trial':>5} {'tune id':<8} {'mlflow':<{SHORT_ID}} {'status':<8} "
+            f"{'ep':>3} {'best_r':>7} {'val_r':>7} {'val_rho':>7} {'seq/s':>7}  "
+            "blocks (first/core/final) + strategy")
     lines = [head]
     for r in shown:
         lines.append(
-            f"{r['rank']:>3} {r['trial']:>5} {r['status']:<8} {r['epoch']:>3} "
+            f"{r['rank']:>3} {r['trial']:>5} {r['trial_id']:<8} "
+            f"{(r[RUN_ID] or '-')[:SHORT_ID]:<{SHORT_ID}} {r['status']:<8} {r['epoch']:>3} "
             f"{_num(r[METRIC])} {_num(r['val_pearson'])} {_num(r['val_spearman'])} "
-            f"{_num(r['seqs_per_s'], 7, 0)}  {r['first']}/{r['core']}/{r['final']}"
-            f" + {r['strategy']}"
+            f"{_num(r['seqs_per_s'], 7, 0)}  {blocks_text(r)}"
         )
     if limit is not None and len(rows) > limit:
         lines.append(f"    ... {len(rows) - limit} more")
     return "\n".join(lines)
+
+
+def blocks_text(row: dict[str, Any]) -> str:
+    """`bhi/autosome/autosome + autosome`: a row's blocks and strategy."""
+    return f"{row['first']}/{row['core']}/{row['final']} + {row['strategy']}"
+
+
+def markdown_table(rows: list[dict[str, Any]], experiment_id: str, run_names: dict[str, str],
+                   title: str) -> str:
+    """The leaderboard as markdown for the MLflow UI: each trial's run name links to its run
+    (`run_names`: run id -> name; a hash link, so it works on any host the UI is served on)."""
+    lines = [f"### {title}", "",
+             "| # | trial run | Optuna trial | Tune trial | status | epochs | best val r | "
+             "val rho | blocks + strategy |",
+             "|---:|---|---:|---|---|---:|---:|---:|---|"]
+    for r in rows:
+        run_id = r[RUN_ID]
+        name = run_names.get(run_id, run_id or "-")
+        link = f"[{name}](#/experiments/{experiment_id}/runs/{run_id})" if run_id else name
+        lines.append(f"| {r['rank']} | {link} | {r['trial']} | {r['trial_id']} | {r['status']} "
+                     f"| {r['epoch']} | {_num(r[METRIC], 0)} | {_num(r['val_spearman'], 0)} "
+                     f"| {blocks_text(r)} |")
+    return "\n".join(lines) + "\n"
 
 
 def _num(value: Any, width: int = 7, digits: int = 4) -> str:
@@ -96,7 +155,7 @@ def write_curves_png(path: Path, records: dict[str, dict[str, Any]],
         if not curve:
             continue
         config = record.get("config", {})
-        label = (f"{record['index']:03d} {config.get('first', '?')}/{config.get('core', '?')}/"
+        label = (f"{trial_label(record)} {config.get('first', '?')}/{config.get('core', '?')}/"
                  f"{config.get('final', '?')}")
         epochs, values = zip(*curve, strict=True)
         (line,) = ax.plot(epochs, values, marker="o", markersize=3,

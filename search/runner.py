@@ -7,8 +7,6 @@ Tune's state, the Optuna journal), so `resume NAME` needs only the name and the 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import os
 import time
@@ -19,8 +17,6 @@ from typing import Any
 
 import optuna
 import ray
-from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
@@ -36,10 +32,12 @@ from search.experiment import (
     open_experiment,
 )
 from search.finish import finish
-from search.mlflow_utils import resolve_tracking_uri
+from search.lineage import code_version, data_checksum, dataset_doc
+from search.mlflow_utils import resolve_tracking_uri, runs_url
 from search.progress import TrialRecorder
 from search.searcher import DurableOptunaSearch
-from search.tracking import code_version, set_run_status, start_parent_run
+from search.study import describe_study, journal_storage
+from search.tracking import set_run_status, start_parent_run
 from search.trainable import METRIC, MODE, TrialSettings, fail_once_from_env, train_trial
 from spaces import check_space, grid_size, grid_space, load_space, parse_fixes
 
@@ -73,6 +71,7 @@ class SearchOptions:
     num_cpus: int | None = None  # embedded Ray only; default os.cpu_count()
     val_folds: tuple[int, ...] = (0,)
     plugins: list[str] = field(default_factory=list)  # modules registering blocks/strategies
+    register: str | None = None  # MLflow registered-model name for the best model
 
 
 @dataclass
@@ -125,12 +124,6 @@ def run_overrides(opts: SearchOptions) -> dict[str, Any]:
     return overrides
 
 
-def data_checksum(meta: Any) -> str:
-    """A short checksum of a dataset (from its shards' sha256)."""
-    text = json.dumps([s.get("sha256", s.get("file")) for s in meta.shards])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def run_search(opts: SearchOptions) -> dict[str, Any]:
     """Check, then run a new search; returns the summary written by `finish`."""
     prep = prepare(opts)
@@ -140,14 +133,15 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
             "code_version": code_version(), "width": opts.width, "search": opts.name}
     params = {"trials": str(prep.trials), "epochs": str(opts.epochs), "data": opts.data,
               "fix": ",".join(opts.fix) or "-"}
-    exp_id, parent = start_parent_run(uri, opts.name, tags, params)
+    dataset = dataset_doc(prep.meta, opts.data, tuple(opts.val_folds))
+    exp_id, parent = start_parent_run(uri, opts.name, tags, params, dataset)
     prep.exp.root.mkdir(parents=True, exist_ok=True)
     prep.exp.write_json(SEARCH_FILE, {
         "options": asdict(opts), "trials": prep.trials, "epochs": opts.epochs,
         "time_budget": opts.time_budget, "overrides": prep.overrides,
         "tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": parent,
         "data_dir": str(Path(opts.data).resolve()), "fail_once": fail_once_from_env(),
-        "created": time.time(),
+        "dataset": dataset, "created": time.time(),
     })
     with ray_session(opts.address, opts.num_cpus):
         tuner = make_tuner(prep)
@@ -252,14 +246,22 @@ def make_scheduler(name: str, epochs: int) -> Any:
 
 def make_searcher(prep: Prepared) -> Any:
     """OptunaSearch over the space with `make_sampler`'s sampler, its study kept in the
-    experiment directory's Optuna journal."""
+    experiment directory's Optuna journal and described there (objective name, search name,
+    MLflow experiment, run options)."""
     opts = prep.opts
     sampler = make_sampler(opts.sampler, opts.seed, prep.space)
     points = prep.space.points() if opts.enqueue_presets and opts.sampler != "grid" else []
-    storage = JournalStorage(JournalFileBackend(str(prep.exp.path(OPTUNA_FILE))))
-    return DurableOptunaSearch(space=prep.space, metric=METRIC, mode=MODE, sampler=sampler,
-                               points_to_evaluate=points or None, storage=storage,
-                               study_name=opts.name, seed=opts.seed)
+    searcher = DurableOptunaSearch(
+        space=prep.space, metric=METRIC, mode=MODE, sampler=sampler,
+        points_to_evaluate=points or None, storage=journal_storage(prep.exp.path(OPTUNA_FILE)),
+        study_name=opts.name, seed=opts.seed, epochs=opts.epochs)
+    doc = prep.exp.search()
+    describe_study(searcher.study, {
+        "search": opts.name, "mlflow_experiment_id": doc["experiment_id"],
+        "mlflow_parent_run_id": doc["parent_run_id"], "mlflow_tracking_uri": doc["tracking_uri"],
+        "mlflow_runs_url": runs_url(doc["tracking_uri"], doc["experiment_id"]),
+        "options": doc["options"]})
+    return searcher
 
 
 def make_tuner(prep: Prepared) -> Any:
@@ -292,7 +294,7 @@ def options_from_args(args: argparse.Namespace) -> SearchOptions:
         tracking_uri=args.tracking_uri, seed=args.seed, time_budget=args.time_budget,
         address=args.address, fix=list(args.fix), batches_per_epoch=args.batches_per_epoch,
         width=args.width, enqueue_presets=not args.no_enqueue_presets,
-        plugins=list(args.plugins),
+        plugins=list(args.plugins), register=args.register,
     )
 
 

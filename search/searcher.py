@@ -1,10 +1,17 @@
-"""OptunaSearch whose study lives in a journal file that may be ahead of Tune's saved state.
+"""OptunaSearch that tells Optuna what Tune did: every epoch, pruned trials, linked ids.
 
-After a lost driver, Tune restores the searcher from its last snapshot while the Optuna journal
-(written on every tell) may already record a trial as finished, or hold trials asked just
-before the kill. Reporting to a finished trial would crash the resumed driver; orphans would
-show as RUNNING forever in optuna-dashboard. This subclass tolerates the first and fails the
-second on restore.
+Ray's OptunaSearch reports `training_iteration` steps from `on_trial_result` only, so the last
+epoch (which Tune hands to `on_trial_complete` instead) never becomes an intermediate value,
+and it tells a trial the scheduler stopped as COMPLETE with its truncated value. Here every
+epoch is an intermediate value at step = epoch, a trial that ended before the run's last epoch
+(ASHA, the time budget) is told PRUNED (Optuna then takes its last intermediate value, as for
+its own pruned trials), and each Optuna trial carries its Tune trial id.
+
+The study lives in a journal file that may be ahead of Tune's saved state after a lost driver:
+Tune restores the searcher from its last snapshot while the journal (written on every tell) may
+already record a trial as finished, or hold trials asked just before the kill. Reporting to a
+finished trial would crash the resumed driver; orphans would show as RUNNING forever in
+optuna-dashboard. This subclass tolerates the first and fails the second on restore.
 """
 
 from __future__ import annotations
@@ -16,17 +23,75 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
+from search.study import TUNE_ID_ATTR
+
 logger = logging.getLogger(__name__)
 
 
-class DurableOptunaSearch(OptunaSearch):
-    """OptunaSearch that survives a journal ahead of the restored searcher snapshot."""
+def stopped_early(epoch: int, epochs: int) -> bool:
+    """Whether a trial that ended after `epoch` epochs of `epochs` was stopped early."""
+    return epoch < epochs
 
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
+
+class DurableOptunaSearch(OptunaSearch):
+    """OptunaSearch for a run of `epochs` epochs per trial (see the module docstring)."""
+
+    def __init__(self, *args: Any, epochs: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.epochs = epochs
+        self._reported: dict[str, set[int]] = {}  # Tune trial id -> epochs told to Optuna
+
+    @property
+    def study(self) -> Any:
+        """The Optuna study (created with the searcher)."""
+        return self._ot_study
+
+    def suggest(self, trial_id: str) -> dict | None:
+        params = super().suggest(trial_id)
+        trial = self._ot_trials.get(trial_id)
+        if trial is not None and TUNE_ID_ATTR not in trial.user_attrs:
+            trial.set_user_attr(TUNE_ID_ATTR, trial_id)
+        return params
+
+    def _report(self, trial_id: str, result: dict | None) -> None:
+        """Report the result's metric as the intermediate value at step = its epoch (once)."""
+        if not result or self.metric not in result or "epoch" not in result:
+            return
+        epoch = int(result["epoch"])
+        done = self._reported.setdefault(trial_id, set())
+        if epoch in done:
+            return
         try:
-            super().on_trial_result(trial_id, result)
+            self._ot_trials[trial_id].report(float(result[self.metric]), epoch)
         except UpdateFinishedTrialError:
             logger.info("trial %s is already finished in the Optuna journal", trial_id)
+        done.add(epoch)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id not in self._completed_trials:
+            self._report(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                          error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        self._report(trial_id, result)
+        value = (result or {}).get(self.metric)
+        epoch = int((result or {}).get("epoch", 0))
+        if error:
+            state, value = TrialState.FAIL, None
+        elif value is None or stopped_early(epoch, self.epochs):
+            state, value = TrialState.PRUNED, None
+        else:
+            state = TrialState.COMPLETE
+        try:
+            self._ot_study.tell(self._ot_trials[trial_id], value, state=state)
+        except UpdateFinishedTrialError:
+            logger.info("trial %s is already finished in the Optuna journal", trial_id)
+        except ValueError as err:  # e.g. a NaN value
+            logger.warning("could not tell Optuna trial %s: %s", trial_id, err)
+        self._completed_trials.add(trial_id)
+        self._reported.pop(trial_id, None)
 
     def restore(self, checkpoint_path: str) -> None:
         super().restore(checkpoint_path)
@@ -47,11 +112,3 @@ class DurableOptunaSearch(OptunaSearch):
 
     def __repr__(self) -> str:
         return f"DurableOptunaSearch(metric={self._metric!r}, mode={self._mode!r})"
-
-
-def study_counts(study: Any) -> dict[str, int]:
-    """Trials per state of an Optuna study (for reports and tests)."""
-    counts: dict[str, int] = {}
-    for trial in study.get_trials(deepcopy=False):
-        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
-    return counts

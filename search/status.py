@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from search.experiment import DRIVER_FILE, open_experiment
-from search.report import METRIC, format_table, leaderboard_rows
-
-FINISHED = ("FINISHED", "STOPPED", "FAILED")
+from search.experiment import DRIVER_FILE, OPTUNA_FILE, open_experiment
+from search.mlflow_utils import browse_text
+from search.report import (
+    DONE_STATES,
+    METRIC,
+    best_row,
+    blocks_text,
+    format_table,
+    leaderboard_rows,
+)
 
 
 def search_status(name: str, storage: str = "runs") -> dict[str, Any]:
@@ -21,7 +27,7 @@ def search_status(name: str, storage: str = "runs") -> dict[str, Any]:
     counts = {"finished": 0, "running": 0, "interrupted": 0}
     for record in records.values():
         status = record.get("status", "PENDING")
-        if status in FINISHED:
+        if status in DONE_STATES:
             counts["finished"] += 1
         elif status == "RUNNING" and alive:
             counts["running"] += 1
@@ -29,10 +35,11 @@ def search_status(name: str, storage: str = "runs") -> dict[str, Any]:
             counts["interrupted"] += 1
     counts["pending"] = max(0, int(doc["trials"]) - len(records))
     rows = leaderboard_rows(records)
-    best = rows[0] if rows and rows[0][METRIC] is not None else None
     return {"name": name, "root": exp.where, "trials": int(doc["trials"]),
-            "counts": counts, "driver_alive": alive, "best": best, "rows": rows,
-            "driver": exp.read_json(DRIVER_FILE, {}).get("state", "unknown")}
+            "counts": counts, "driver_alive": alive, "best": best_row(rows), "rows": rows,
+            "driver": exp.read_json(DRIVER_FILE, {}).get("state", "unknown"),
+            "optuna": str(exp.path(OPTUNA_FILE)),
+            "mlflow_ui": browse_text(doc["tracking_uri"], doc["experiment_id"])}
 
 
 def cli_status(args: argparse.Namespace) -> int:
@@ -46,7 +53,9 @@ def cli_status(args: argparse.Namespace) -> int:
     print(f"  driver: {'running' if info['driver_alive'] else info['driver']}")
     if info["best"]:
         best = info["best"]
-        print(f"  best: trial {best['trial']} {METRIC} {best[METRIC]:.4f} "
-              f"({best['first']}/{best['core']}/{best['final']} + {best['strategy']})")
+        print(f"  best: trial {best['trial']} {METRIC} {best[METRIC]:.4f} ({blocks_text(best)})")
+    if info["rows"]:
         print(format_table(info["rows"], limit=10))
+    print(f"Optuna study: optuna-dashboard {info['optuna']}")
+    print(info["mlflow_ui"])
     return 0

@@ -10,8 +10,8 @@ before a run is created. These are plain helpers: the recorder decides when they
 from __future__ import annotations
 
 import json
-import subprocess
-from importlib.metadata import PackageNotFoundError, version
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,31 +21,30 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from prixfixe_blocks.spec import ROLES
-from prixfixe_blocks.training.export import load_predictor
-from prixfixe_blocks.training.fit import EPOCH_METRICS
+from prixfixe_blocks.training.export import WEIGHTS_FILE, load_predictor
+from prixfixe_blocks.training.fit import EPOCH_METRICS, Best
+from search.experiment import NUMBER, RUN_ID
+from search.lineage import dataset_input, source_tags
 from search.mlflow_utils import ensure_experiment, flat_params
+from search.report import (
+    DONE_STATES,
+    METRIC,
+    best_row,
+    leaderboard_rows,
+    markdown_table,
+    trial_label,
+)
 from spaces.base import config_to_spec
 
 PARENT_TAG = "mlflow.parentRunId"
-RUN_ID = "mlflow_run_id"  # a trial record's key for its MLflow run (trials.json)
 CONFIG_ARTIFACT = "config.json"
+MODEL_NAME = "model"  # the best model's name in its trial run (`runs:/<run id>/model`)
+NOTE_TAG = "mlflow.note.content"  # a run's description in the MLflow UI (markdown)
+OPTUNA_TAG = "optuna_trial_number"
+SEARCH_PREFIX = "search_"  # the parent run's own metrics never share a name with a trial's
+PARENT_METRICS = {METRIC: f"{SEARCH_PREFIX}{METRIC}",  # leaderboard key -> parent metric
+                  "val_spearman": f"{SEARCH_PREFIX}best_trial_val_spearman"}
 ORPHAN_NOTE = "lost with the driver before Tune saved it"
-
-
-def code_version() -> str:
-    """`git describe` of the checkout if available, else the installed package version."""
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty", "--tags"], cwd=repo,
-                             capture_output=True, text=True, timeout=5, check=True)
-        if out.stdout.strip():
-            return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        return version("prixfixe-search")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def client_for(uri: str) -> MlflowClient:
@@ -53,14 +52,17 @@ def client_for(uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=uri)
 
 
-def start_parent_run(uri: str, experiment: str, tags: dict[str, str],
-                     params: dict[str, str]) -> tuple[str, str]:
-    """Create the search's parent run; returns (experiment_id, run_id)."""
+def start_parent_run(uri: str, experiment: str, tags: dict[str, str], params: dict[str, str],
+                     dataset: dict[str, str] | None = None) -> tuple[str, str]:
+    """Create the search's parent run (source tags, the dataset input); returns
+    (experiment_id, run_id)."""
     client = client_for(uri)
     exp_id = ensure_experiment(uri, experiment)
-    run = client.create_run(exp_id, run_name=f"search-{experiment}", tags=tags)
-    for key, value in params.items():
-        client.log_param(run.info.run_id, key, value)
+    run = client.create_run(exp_id, run_name=f"search-{experiment}",
+                            tags={**source_tags(), **tags})
+    client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
+    if dataset:
+        client.log_inputs(run.info.run_id, datasets=[dataset_input(dataset)])
     return exp_id, run.info.run_id
 
 
@@ -73,26 +75,37 @@ def set_run_status(uri: str, run_id: str, status: str) -> None:
         client.set_terminated(run_id, status=status)
 
 
-def log_best_model(uri: str, run_id: str, model_dir: Path) -> None:
-    """Log an exported model directory with `mlflow.pytorch` (and as plain artifacts) into a
-    trial's run, tagged `best_model`; the run keeps its own final status."""
+def log_best_model(uri: str, run_id: str, model_dir: Path,
+                   registered_name: str | None = None) -> str:
+    """Log an exported model directory into its trial's run as one MLflow model (the pickled
+    module, with the directory's JSON files as extra files), linked to the run's metrics at
+    the best epoch and registered as `registered_name` when given; the run is tagged
+    `best_model` and keeps its own final status. Returns the model id."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in logs
     client = client_for(uri)
     status = client.get_run(run_id).info.status
     predictor = load_predictor(model_dir, device="cpu")
+    extra = [str(p) for p in sorted(Path(model_dir).iterdir())
+             if p.is_file() and p.name != WEIGHTS_FILE]
     mlflow.set_tracking_uri(uri)
     with mlflow.start_run(run_id=run_id):
-        mlflow.pytorch.log_model(predictor.model, name="model", serialization_format="pickle",
-                                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
-        mlflow.log_artifacts(str(model_dir), artifact_path="model_dir")
+        info = mlflow.pytorch.log_model(
+            predictor.model, name=MODEL_NAME, serialization_format="pickle",
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+            extra_files=extra, step=Best.load(Path(model_dir)).epoch,
+            registered_model_name=registered_name)
     client.set_tag(run_id, "best_model", "true")
     if status != "RUNNING":  # start_run(run_id=...) ended it as FINISHED
         client.set_terminated(run_id, status=status)
+    return str(info.model_id)
 
 
 def run_name(record: dict[str, Any]) -> str:
-    """`trial-003-bhi-autosome-autosome`: a trial run's name in the MLflow UI."""
+    """`trial-002-d2c90d85-bhi-autosome-autosome`: a trial run's name in the MLflow UI (Optuna
+    trial number, Tune trial id, blocks)."""
     config = record.get("config", {})
-    return f"trial-{record['index']:03d}-" + "-".join(str(config.get(r, "?")) for r in ROLES)
+    return (f"trial-{trial_label(record)}-{record['trial_id']}-"
+            + "-".join(str(config.get(r, "?")) for r in ROLES))
 
 
 class TrialRuns:
@@ -120,12 +133,14 @@ class TrialRuns:
 
     def _create(self, record: dict[str, Any]) -> str:
         config = record.get("config", {})
-        run = self.client.create_run(
-            self.search["experiment_id"], run_name=run_name(record),
-            tags={"trial_id": record["trial_id"], "trial_number": str(record["index"]),
-                  PARENT_TAG: self.parent},
-        )
+        tags = {**source_tags(), "trial_id": record["trial_id"], PARENT_TAG: self.parent}
+        if record.get(NUMBER) is not None:
+            tags[OPTUNA_TAG] = str(record[NUMBER])
+        run = self.client.create_run(self.search["experiment_id"], run_name=run_name(record),
+                                     tags=tags)
         run_id = run.info.run_id
+        if self.search.get("dataset"):
+            self.client.log_inputs(run_id, datasets=[dataset_input(self.search["dataset"])])
         params = flat_params(config_to_spec(config, self.search.get("overrides")))
         if "strategy" in config:
             params["strategy_bundle"] = str(config["strategy"])
@@ -162,10 +177,13 @@ class TrialRuns:
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
 
     def complete(self, run_id: str, stop_reason: str | None) -> None:
-        """FINISHED, or KILLED with a `stop_reason` tag for a trial stopped early."""
+        """FINISHED, tagged `stopped_early` (true with a `stop_reason` for a trial the scheduler
+        or the time budget stopped, as Ray Tune's own MLflow logger ends terminated trials)."""
+        tags = [RunTag("stopped_early", "true" if stop_reason else "false")]
         if stop_reason:
-            self.client.set_tag(run_id, "stop_reason", stop_reason)
-        self.client.set_terminated(run_id, status="KILLED" if stop_reason else "FINISHED")
+            tags.append(RunTag("stop_reason", stop_reason))
+        self.client.log_batch(run_id, tags=tags)
+        self.client.set_terminated(run_id, status="FINISHED")
 
     def fail(self, run_id: str, error: str) -> None:
         self.client.set_tag(run_id, "error", error)
@@ -173,3 +191,25 @@ class TrialRuns:
 
     def retried(self, run_id: str, retries: int) -> None:
         self.client.set_tag(run_id, "retries", str(retries))
+
+
+def update_parent(search: dict[str, Any], records: dict[str, dict[str, Any]]) -> None:
+    """The parent run's description (the leaderboard, each trial linked to its run) and its
+    own metrics, named `search_*` so they never mix with the trials' curves (step = trials
+    ended so far)."""
+    client = client_for(search["tracking_uri"])
+    rows = leaderboard_rows(records)
+    ended = sum(r.get("status") in DONE_STATES for r in records.values())
+    names = {r[RUN_ID]: run_name(r) for r in records.values() if r.get(RUN_ID)}
+    title = f"Leaderboard: {ended} of {search.get('trials', len(records))} trials ended"
+    tags = [RunTag(NOTE_TAG, markdown_table(rows, search["experiment_id"], names, title))]
+    metrics = [Metric(f"{SEARCH_PREFIX}trials_ended", float(ended), _now(), ended)]
+    best = best_row(rows)
+    if best is not None:
+        metrics += [Metric(name, float(best[k]), _now(), ended)
+                    for k, name in PARENT_METRICS.items() if isinstance(best.get(k), int | float)]
+    client.log_batch(search["parent_run_id"], metrics=metrics, tags=tags)
+
+
+def _now() -> int:
+    return int(time.time() * 1000)

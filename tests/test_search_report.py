@@ -17,7 +17,8 @@ def record(index: int, best: float | None, status: str = "FINISHED") -> dict:
         {"epoch": 1, "val_pearson": best / 2, "best_val_pearson": best / 2},
         {"epoch": 2, "val_pearson": best, "best_val_pearson": best},
     ]
-    return {"trial_id": f"id{index}", "index": index, "status": status, "epoch": len(history),
+    return {"trial_id": f"id{index}", "index": index, "number": index,
+            "mlflow_run_id": f"{index:032x}", "status": status, "epoch": len(history),
             "config": {"first": "bhi", "core": "autosome", "final": "autosome",
                        "strategy": "autosome"},
             "metrics": history[-1] if history else {}, "history": history}
@@ -29,7 +30,14 @@ def test_leaderboard_ranks_by_best_and_puts_trials_without_results_last() -> Non
     assert [r["trial"] for r in rows] == ["003", "001", "002"]
     assert [r["rank"] for r in rows] == [1, 2, 3]
     table = format_table(rows, limit=2)
-    assert "003 FINISHED" in table.splitlines()[1] and "... 1 more" in table
+    assert "003 id3      00000000 FINISHED" in table.splitlines()[1] and "... 1 more" in table
+    assert rows[0]["mlflow_run_id"] == f"{3:032x}" and rows[0]["trial_id"] == "id3"
+
+
+def test_trial_numbers_are_optunas_and_unknown_ones_show_as_such() -> None:
+    unlinked = {**record(4, 0.1), "number": None}
+    rows = leaderboard_rows({"id4": unlinked, "id2": record(2, 0.1)})
+    assert [r["trial"] for r in rows] == ["002", "?"]  # a tie keeps the asking order
 
 
 def test_curves_png_draws_one_colour_per_trial(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from search.searcher import study_counts
+from search.study import study_counts
 from tests.conftest import REPO
 from tests.search_support import (
     QUICK,
@@ -102,3 +102,7 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(
         JournalFileBackend(str(root / "optuna.journal"))))
     assert study_counts(study).get("COMPLETE") == TRIALS  # the study survived the kill
     assert study_counts(study).get("RUNNING", 0) == 0
+    by_number = {t.number: t for t in study.trials}
+    for trial_id, record in after.items():  # the names still link up after the restore
+        linked = by_number[record["number"]].user_attrs
+        assert linked == {"tune_trial_id": trial_id, "mlflow_run_id": record["mlflow_run_id"]}

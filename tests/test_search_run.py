@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -17,18 +19,22 @@ TRIALS, EPOCHS = 6, 2
 
 @pytest.fixture(scope="module")
 def search(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One search: 6 tiny trials x 2 epochs, ASHA, trial 1 fails once before its epoch 2."""
+    """One search: 6 tiny trials x 2 epochs, ASHA, trial 1 fails once before its epoch 2; the
+    best model registered. Its output is kept (stdout is not a terminal: one line per event)."""
     data = simulated_data(tmp_path_factory)
     storage = tmp_path_factory.mktemp("runs")
-    with pytest.MonkeyPatch.context() as mp:
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
         mp.setenv("PRIXFIXE_FAIL_ONCE", "1:2")
         mp.delenv("RAY_ADDRESS", raising=False)
         code = cli_main(["run", "--data", str(data), "--space", "prixfixe", "--name", "small",
                          "--trials", str(TRIALS), "--epochs", str(EPOCHS), "--storage",
-                         str(storage), "--max-concurrent", "1", *QUICK])
+                         str(storage), "--max-concurrent", "1", "--register", "small-best",
+                         *QUICK])
+    print(out.getvalue())
     root = storage / "small"
     doc = json.loads((root / "search.json").read_text())
-    return {"code": code, "root": root, "data": data, "doc": doc,
+    return {"code": code, "root": root, "data": data, "doc": doc, "out": out.getvalue(),
             "runs": mlflow_runs(doc["tracking_uri"], "small")}
 
 
@@ -78,22 +84,151 @@ def test_mlflow_has_one_parent_and_a_nested_run_per_trial(search: dict[str, Any]
                    "params.strategy.encoding", "metrics.best_val_pearson",
                    "metrics.val_spearman", "metrics.train_loss", "metrics.seqs_per_s"):
         assert children[column].notna().all(), column
-    assert set(children["status"]) <= {"FINISHED", "KILLED"}
-    killed = children[children["status"] == "KILLED"]
-    assert killed["tags.stop_reason"].str.contains("ASHA").all()
     assert children["tags.node_id"].str.len().gt(10).all()
 
 
-def test_best_trial_model_is_logged_with_mlflow_pytorch(search: dict[str, Any]) -> None:
+def test_stopped_trials_finish_in_mlflow_and_are_pruned_in_optuna(search: dict[str, Any]) -> None:
+    from search.study import load_study
+
+    records = read_trials(search["root"])
+    stopped = {tid for tid, r in records.items() if r["status"] == "STOPPED"}
+    assert stopped and len(stopped) < TRIALS  # ASHA stopped some trials, not all
+    children = search["runs"][search["runs"]["tags.mlflow.parentRunId"].notna()]
+    assert set(children["status"]) == {"FINISHED"}  # no red cross for a stopped trial
+    early = children[children["tags.stopped_early"] == "true"]
+    assert set(early["tags.trial_id"]) == stopped
+    assert early["tags.stop_reason"].str.contains("stopped by ASHA at epoch 1 of 2").all()
+    assert set(children[children["tags.stopped_early"] == "false"]["tags.trial_id"]) == (
+        set(records) - stopped)
+
+    study = load_study(search["root"] / "optuna.journal", "small")
+    assert len(study.trials) == TRIALS
+    for trial in study.trials:
+        record = records[trial.user_attrs["tune_trial_id"]]
+        assert trial.state.name == ("PRUNED" if record["status"] == "STOPPED" else "COMPLETE")
+        history = {h["epoch"]: h["best_val_pearson"] for h in record["history"]}
+        assert list(history) == list(range(1, record["epoch"] + 1))
+        assert trial.intermediate_values == pytest.approx(history)  # every epoch, the last too
+        assert trial.value == pytest.approx(history[record["epoch"]])
+
+
+def test_one_identifier_story_across_mlflow_optuna_and_the_leaderboard(
+        search: dict[str, Any]) -> None:
+    import csv
+
+    from search.study import load_study
+
+    records = read_trials(search["root"])
+    study = load_study(search["root"] / "optuna.journal", "small")
+    assert study.metric_names == ["best_val_pearson"]
+    assert study.user_attrs["search"] == "small"
+    assert study.user_attrs["mlflow_experiment_id"] == search["doc"]["experiment_id"]
+    assert study.user_attrs["options"]["epochs"] == EPOCHS
+    assert study.user_attrs["options"]["register"] == "small-best"
+    runs = search["runs"].set_index("run_id")
+    for trial in study.trials:
+        tune_id, run_id = trial.user_attrs["tune_trial_id"], trial.user_attrs["mlflow_run_id"]
+        assert records[tune_id]["number"] == trial.number
+        assert records[tune_id]["mlflow_run_id"] == run_id
+        run = runs.loc[run_id]
+        assert run["tags.trial_id"] == tune_id
+        assert run["tags.optuna_trial_number"] == str(trial.number)
+        assert run["tags.mlflow.runName"].startswith(f"trial-{trial.number:03d}-{tune_id}-")
+    rows = list(csv.DictReader((search["root"] / "leaderboard.csv").open()))
+    by_tune = {r["trial_id"]: r for r in rows}
+    assert set(by_tune) == set(records)
+    for tune_id, record in records.items():
+        assert by_tune[tune_id]["trial"] == f"{record['number']:03d}"
+        assert by_tune[tune_id]["mlflow_run_id"] == record["mlflow_run_id"]
+
+
+def test_runs_carry_source_and_dataset_inputs_and_no_placeholder_metrics(
+        search: dict[str, Any]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from prixfixe_blocks.data.schema import open_dataset
+    from search.lineage import data_checksum, source_tags
+
+    client = MlflowClient(search["doc"]["tracking_uri"])
+    meta = open_dataset(search["data"])
+    runs = search["runs"]
+    checksum = runs[runs["tags.mlflow.parentRunId"].isna()]["tags.data_checksum"].iloc[0]
+    run_ids = list(runs["run_id"])
+    assert len(run_ids) == TRIALS + 1
+    for run_id in run_ids:
+        run = client.get_run(run_id)
+        assert {k: run.data.tags.get(k) for k in source_tags()} == source_tags()
+        assert run.data.tags["mlflow.source.git.commit"]  # the tests run in a git checkout
+        inputs = run.inputs.dataset_inputs
+        assert len(inputs) == 1
+        dataset = inputs[0].dataset
+        assert dataset.digest == data_checksum(meta) == checksum
+        assert json.loads(dataset.source)["uri"] == str(search["data"].resolve())
+        assert json.loads(dataset.profile)["num_rows"] == meta.rows["total"]
+    children = search["runs"][search["runs"]["tags.mlflow.parentRunId"].notna()]
+    for run_id in children["run_id"]:  # an auxiliary loss is logged only where there is one
+        history = client.get_metric_history(run_id, "train_loss_aux")
+        assert not history or any(m.value != 0 for m in history)
+    assert "metrics.train_loss_aux" not in children or children[
+        "metrics.train_loss_aux"].isna().any()
+
+
+def test_best_trial_model_is_one_logged_model_linked_to_its_metrics(
+        search: dict[str, Any]) -> None:
     import mlflow
+    from mlflow.tracking import MlflowClient
 
     runs = search["runs"]
     best = runs[runs["tags.best_model"] == "true"]
     assert len(best) == 1
+    run_id = best["run_id"].iloc[0]
     parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
-    assert best["tags.trial_id"].iloc[0] == parent["tags.best_trial_id"]
-    model = mlflow.pytorch.load_model(f"runs:/{best['run_id'].iloc[0]}/model")
-    assert sum(p.numel() for p in model.parameters()) > 0
+    assert run_id == parent["tags.best_trial_run_id"]
+    mlflow.set_tracking_uri(search["doc"]["tracking_uri"])
+    models = mlflow.search_logged_models(experiment_ids=[search["doc"]["experiment_id"]],
+                                         output_format="list")
+    assert len(models) == 1  # one copy of the best model, no artifact folder beside it
+    model = models[0]
+    assert model.source_run_id == run_id
+    record = next(r for r in read_trials(search["root"]).values() if r["mlflow_run_id"] == run_id)
+    best_epoch = max(record["history"], key=lambda h: h["val_pearson"])["epoch"]
+    linked = {m.key: m for m in model.metrics}
+    assert linked["best_val_pearson"].step == best_epoch
+    assert linked["best_val_pearson"].value == pytest.approx(record["metrics"]["best_val_pearson"])
+    client = MlflowClient(search["doc"]["tracking_uri"])
+    assert not [a for a in client.list_artifacts(run_id) if a.path != "config.json"]
+    (version,) = client.search_model_versions("name='small-best'")
+    assert version.run_id == run_id and model.model_id in version.source
+    loaded = mlflow.pytorch.load_model(f"models:/{model.model_id}")
+    assert sum(p.numel() for p in loaded.parameters()) > 0
+
+
+def test_parent_run_describes_the_leaderboard_under_its_own_metric_names(
+        search: dict[str, Any]) -> None:
+    import pandas as pd
+
+    runs = search["runs"]
+    parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
+    children = runs[runs["tags.mlflow.parentRunId"].notna()]
+    note = parent["tags.mlflow.note.content"]
+    exp_id = search["doc"]["experiment_id"]
+    for _, child in children.iterrows():
+        assert f"[{child['tags.mlflow.runName']}](#/experiments/{exp_id}/runs/{child['run_id']})" \
+            in note
+    parent_metrics = {c for c in runs.columns if c.startswith("metrics.") and pd.notna(parent[c])}
+    assert parent_metrics and all(c.startswith("metrics.search_") for c in parent_metrics)
+    assert parent["metrics.search_best_val_pearson"] == pytest.approx(
+        children["metrics.best_val_pearson"].max())
+
+
+def test_output_is_one_line_per_event_and_ends_with_where_to_browse(
+        search: dict[str, Any]) -> None:
+    out, exp_id = search["out"], search["doc"]["experiment_id"]
+    assert out.count("blocks (first/core/final)") == 1  # the table once, in the summary
+    assert len([x for x in out.splitlines() if " started: " in x]) == TRIALS
+    assert (f"http://127.0.0.1:5000/#/experiments/{exp_id}/runs?workflowType=machine_learning"
+            in out)
+    assert f"mlflow ui --backend-store-uri {search['doc']['tracking_uri']}" in out
 
 
 def test_injected_failure_is_retried_from_its_checkpoint(search: dict[str, Any]) -> None:
@@ -127,6 +262,9 @@ def test_status_reads_the_experiment_directory(search: dict[str, Any],
     assert cli_main(["status", "small", "--storage", storage]) == 0
     out = capsys.readouterr().out
     assert f"finished {TRIALS}, running 0, pending 0" in out and "best: trial" in out
+    exp_id = search["doc"]["experiment_id"]
+    assert (f"http://127.0.0.1:5000/#/experiments/{exp_id}/runs?workflowType=machine_learning"
+            in out)
 
 
 def test_missing_data_is_rejected_before_anything_starts(tmp_path: Path,

@@ -54,7 +54,8 @@ class PrixFixeModel(nn.Module):
         return self.final.predict(self.features(x))
 
     def training_step(self, batch: Batch) -> tuple[Tensor, dict[str, float]]:
-        """Total loss (main + aux_weight * auxiliary) and its parts as floats."""
+        """Total loss (main + aux_weight * auxiliary) and its parts as floats (`loss_aux` only
+        when a block has an auxiliary loss)."""
         x = batch["x"]
         self._check_input(x)
         aux: list[Tensor] = []
@@ -69,10 +70,9 @@ class PrixFixeModel(nn.Module):
         aux_total = sum(aux[1:], aux[0]) if aux else None
         if aux_total is not None:
             loss = loss + self.aux_weight * aux_total
-        parts = {
-            "loss_main": float(step.loss.detach()),
-            "loss_aux": float(aux_total.detach()) if aux_total is not None else 0.0,
-        }
+        parts = {"loss_main": float(step.loss.detach())}
+        if aux_total is not None:  # only models with an auxiliary loss report one
+            parts["loss_aux"] = float(aux_total.detach())
         return loss, parts
 
     def _check_input(self, x: Tensor) -> None:

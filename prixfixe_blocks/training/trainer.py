@@ -98,7 +98,7 @@ class Trainer:
         self.epoch = 0
 
     # -- training ------------------------------------------------------------------------------
-    def _train_step(self, inputs: dict[str, torch.Tensor]) -> tuple[float, float]:
+    def _train_step(self, inputs: dict[str, torch.Tensor]) -> tuple[float, float | None]:
         batch = {k: v.to(self.device, non_blocking=True) for k, v in inputs.items()}
         if self.channels_last:
             batch["x"] = _to_channels_last(batch["x"])
@@ -107,20 +107,22 @@ class Trainer:
         self.opt.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step(self.model)
-        return float(loss.detach()), float(parts.get("loss_aux", 0.0))
+        return float(loss.detach()), parts.get("loss_aux")
 
     def train_epoch(self) -> dict[str, float]:
         """One pass over the epoch's training batches; returns loss and throughput."""
         self.model.train()
         n_batches = len(self.train_loader)
-        seen, loss_sum, aux_sum, steps = 0, 0.0, 0.0, 0
+        seen, loss_sum, aux_sum, steps, aux_steps = 0, 0.0, 0.0, 0, 0
         start = time.perf_counter()
         for i, batch in enumerate(self.train_loader.epoch(self.epoch)):
             if batch.num_rows < 2:  # BatchNorm needs 2 rows; a 1-row tail batch is skipped
                 continue
             loss, aux = self._train_step(self.encoder.training_batch(batch, self.rng))
             seen, steps = seen + batch.num_rows, steps + 1
-            loss_sum, aux_sum = loss_sum + loss, aux_sum + aux
+            loss_sum += loss
+            if aux is not None:
+                aux_sum, aux_steps = aux_sum + aux, aux_steps + 1
             if self.log_every and (i + 1) % self.log_every == 0 and i + 1 < n_batches:
                 self.log(f"epoch {self.epoch + 1} batch {i + 1}/{n_batches} "
                          f"loss {loss_sum / steps:.4f}")
@@ -128,10 +130,11 @@ class Trainer:
         self.epoch += 1
         result = {
             "train_loss": loss_sum / max(steps, 1),
-            "train_loss_aux": aux_sum / max(steps, 1),
             "seqs_per_s": seen / elapsed,
             "lr": float(self.opt.optimizer.param_groups[0]["lr"]),
         }
+        if aux_steps:  # no constant 0 for models without an auxiliary loss
+            result["train_loss_aux"] = aux_sum / aux_steps
         self.log(f"epoch {self.epoch}/{self.strategy.epochs} train_loss "
                  f"{result['train_loss']:.4f} ({result['seqs_per_s']:.0f} seq/s)")
         return result
