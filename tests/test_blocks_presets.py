@@ -21,7 +21,8 @@ torch.set_num_threads(2)
 
 def test_preset_names() -> None:
     assert preset_names() == sorted(["dream-cnn", "dream-rnn", "dream-attn", "autosome", "bhi",
-                                     "unlockdna", "camformers"])
+                                     "unlockdna", "camformers", "autosome-port", "bhi-port",
+                                     "unlockdna-port"])
 
 
 @pytest.mark.parametrize("name", [n for n, p in PUBLISHED_PARAMETERS.items() if p])
@@ -42,7 +43,8 @@ def test_dream_models_use_the_autosome_strategy_and_head() -> None:
         assert (s.batch_size, s.epochs, s.batches_per_epoch) == (1024, 80, 1000)
     assert get_preset("dream-cnn").strategy.lr == 0.005
     assert get_preset("dream-attn").strategy.lr == 0.001
-    assert get_preset("dream-rnn").first.params == {"channels": 160}
+    # port blocks: the BHI first block's defaults are the port's 160 channels per kernel
+    assert get_preset("dream-rnn").first.params == {}
 
 
 def test_team_strategies() -> None:
@@ -83,5 +85,6 @@ def test_tiny_spec_keeps_the_non_width_params() -> None:
 
 
 def test_unknown_preset() -> None:
-    with pytest.raises(ConfigError, match="unknown preset 'legnet' \\(presets: autosome, bhi"):
+    with pytest.raises(ConfigError, match="unknown preset 'legnet' \\(presets: autosome, "
+                                          "autosome-port, bhi"):
         get_preset("legnet")
