@@ -57,8 +57,7 @@ class BHICoreConfig:
 
 @register_block("core", "bhi", BHICoreConfig)
 class BHICore(Block):
-    """Bi-LSTM -> parallel convs (k=9, 15), each ReLU + dropout 0.2 -> concatenation -> dropout
-    0.5."""
+    """Bi-LSTM -> parallel convs k=9/15 (ReLU, dropout 0.2) -> concatenation -> dropout 0.5."""
 
     def __init__(self, config: BHICoreConfig, in_shape: Shape) -> None:
         super().__init__(config, in_shape)

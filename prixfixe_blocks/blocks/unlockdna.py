@@ -127,8 +127,7 @@ class UnlockCoreConfig:
 
 @register_block("core", "unlockdna", UnlockCoreConfig)
 class UnlockCore(Block):
-    """Position embedding, then Conformer (Macaron) blocks: SwiGLU FF, depthwise conv,
-    self-attention, SwiGLU FF."""
+    """Position embedding + Conformer (Macaron) blocks: SwiGLU FF, conv, attention, SwiGLU FF."""
 
     @classmethod
     def wants(cls, config: UnlockCoreConfig) -> Want:
