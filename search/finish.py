@@ -14,7 +14,7 @@ from search.experiment import (
     PLOT_FILE,
     ExperimentDir,
 )
-from search.mlflow_utils import ui_command
+from search.mlflow_utils import ui_command, write_run_record
 from search.report import format_table, leaderboard_rows, write_curves_png, write_leaderboard_csv
 from search.tracking import RUN_ID, client_for, log_best_model
 from search.trainable import METRIC
@@ -39,6 +39,7 @@ def finish(exp: ExperimentDir, results: Any) -> dict[str, Any]:
         run_id = records[best["trial_id"]].get(RUN_ID)
         if run_id:
             log_best_model(doc["tracking_uri"], run_id, model_dir)
+            write_run_record(model_dir, run_id, doc["tracking_uri"])  # where evaluate logs
         client.set_tag(parent, "best_trial_id", best["trial_id"])
         client.log_metric(parent, METRIC, float(best[METRIC]))
     for path in (exp.path(LEADERBOARD_FILE), exp.path(PLOT_FILE)):
