@@ -15,8 +15,9 @@ SEQ = {  # eight distinct sequences
     "S1": "ACGTACGTAC", "S2": "TTGACCAGTA", "S3": "GGGCATTACA", "S4": "CATCATCATG",
     "S5": "AAAACCCCGG", "S6": "TGCATGCATG", "S7": "GATTACAGAT", "S8": "CCGGTTAACC",
 }
-# S8 is listed twice (the second time in lower case): its measurement is the mean, 2.5.
-SUITE_ROWS = [("S1", "5.0", "high,random"), ("S2", "4.0", "high"), ("S3", "6.5", "high"),
+# S8 is listed twice (the second time in lower case): its measurement is the mean, 2.5. Naming
+# `all` (S1) changes nothing: every row is in it.
+SUITE_ROWS = [("S1", "5.0", "high,random,all"), ("S2", "4.0", "high"), ("S3", "6.5", "high"),
               ("S4", "1.0", "low,random"), ("S5", "0.5", "low"), ("S6", "2.0", "low, custom"),
               ("S7", "3.0", "random,custom"), ("S8", "1.0", "random"), ("s8", "4.0", "random")]
 MEASURED = {"S1": 5.0, "S2": 4.0, "S3": 6.5, "S4": 1.0, "S5": 0.5, "S6": 2.0, "S7": 3.0,

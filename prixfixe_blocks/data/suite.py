@@ -140,7 +140,8 @@ def read_suite(path: str | Path, *, measure: str = DEFAULT_MEASURE,
     measured = np.bincount(index, weights=values) / np.bincount(index)
     members = {ALL: np.arange(len(unique))}
     for name, rows in _groups(lists, index).items():
-        members[name] = np.unique(np.asarray(rows))
+        if name != ALL:  # every row is in `all` already
+            members[name] = np.unique(np.asarray(rows))
     pair_sets = _read_pairs(pairs, unique, table.path) if pairs is not None else {}
     return Suite(table.path, measure, len(index), unique, measured, members, pair_sets,
                  None if pairs is None else str(pairs))

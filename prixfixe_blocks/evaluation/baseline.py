@@ -1,22 +1,23 @@
 """The k-mer ridge baseline of an evaluation: which dataset, which rows, the fit.
 
-It is fitted on the *training rows* of a dataset: the rows whose `split` is "train" when the
-dataset has a split column, else the rows outside the validation folds (those recorded for the
-model when it is the model's own dataset, else fold 0 as `train` uses by default); never test
-rows. The dataset is `--baseline-data`, else the one the model's directory records
-(model.json `dataset`). Above MAX_ROWS training rows a seeded random MAX_ROWS of them are used
-(the fit costs O(rows x length^2) plus a fixed ~5460^3 / 3). The penalty is chosen on the
-rows of one hash fold (the lowest fold number among the training rows).
+It is fitted on the *training rows* of a dataset: the rows whose `split` is "train" (in any
+case) when the dataset has a split column, else the rows outside the validation folds (those
+recorded for the model when it is the model's own dataset, else fold 0 as `train` uses by
+default); never test rows. The dataset is `--baseline-data`, else the one the model's
+directory records (model.json `dataset`). Above MAX_ROWS training rows a seeded random
+MAX_ROWS of them are used (the fit costs O(rows) plus a fixed ~5460^3 / 3). The penalty is
+chosen on the rows of one hash fold (the lowest fold number among the training rows).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from prixfixe_blocks.data.loader import ShardLoader
 from prixfixe_blocks.data.schema import DatasetMeta, open_dataset
@@ -69,18 +70,29 @@ def baseline_dataset(model_dir: str | Path, override: str | None,
                       "model); pass --baseline-data DATASET for the k-mer baseline")
 
 
-def _loader(data_dir: str, meta: DatasetMeta, columns: list[str],
-            val_folds: Sequence[int]) -> ShardLoader:
+def _is_train(table: pa.Table) -> pa.Array:
+    """Rows whose split is TRAIN_SPLIT in any case (DeepSTARR writes "Train")."""
+    return pc.equal(pc.utf8_lower(table.column("split")), TRAIN_SPLIT)
+
+
+def _training_rows(data_dir: str, meta: DatasetMeta, columns: list[str],
+                   val_folds: Sequence[int]) -> tuple[Iterator[pa.Table], int]:
+    """The training rows in batches, and how many there are."""
     if "split" not in meta.columns:
-        return ShardLoader(data_dir, batch_size=READ_BATCH, exclude_folds=list(val_folds),
-                           columns=columns, shuffle=False)
-    loader = ShardLoader(data_dir, batch_size=READ_BATCH, split=TRAIN_SPLIT, columns=columns,
-                         shuffle=False)
-    if loader.n_rows == 0:
-        splits = sorted(k for k in meta.rows if k != "total")
+        loader = ShardLoader(data_dir, batch_size=READ_BATCH, exclude_folds=list(val_folds),
+                             columns=columns, shuffle=False)
+        return (pa.Table.from_batches([b]) for b in loader.epoch(0)), loader.n_rows
+    splits = ShardLoader(data_dir, batch_size=READ_BATCH, columns=["split"], shuffle=False)
+    count = sum(pc.sum(_is_train(pa.Table.from_batches([b]))).as_py() or 0
+                for b in splits.epoch(0))
+    if count == 0:
+        names = sorted(k for k in meta.rows if k != "total")
         raise ConfigError(f"{data_dir}: no rows with split '{TRAIN_SPLIT}' for the k-mer "
-                          f"baseline (splits: {', '.join(splits)})")
-    return loader
+                          f"baseline (splits: {', '.join(names)}); pass --baseline-data")
+    loader = ShardLoader(data_dir, batch_size=READ_BATCH, columns=[*columns, "split"],
+                         shuffle=False)
+    batches = (pa.Table.from_batches([b]) for b in loader.epoch(0))
+    return (t.filter(_is_train(t)).select(columns) for t in batches), count
 
 
 def fit_baseline(data_dir: str, targets: Sequence[str],
@@ -92,20 +104,17 @@ def fit_baseline(data_dir: str, targets: Sequence[str],
     if absent:
         raise ConfigError(f"{data_dir} has no column {', '.join(absent)} for the k-mer baseline "
                           f"(its targets: {', '.join(meta.targets)}); pass --baseline-data")
-    loader = _loader(data_dir, meta, ["sequence", *targets, "fold"], val_folds)
-    if loader.n_rows < 2:
-        raise ConfigError(f"{data_dir}: {loader.n_rows} training rows, too few for the k-mer "
+    tables, available = _training_rows(data_dir, meta, ["sequence", *targets, "fold"],
+                                       val_folds)
+    if available < 2:
+        raise ConfigError(f"{data_dir}: {available} training rows, too few for the k-mer "
                           "baseline")
-    keep = min(1.0, max_rows / loader.n_rows)
+    keep = min(1.0, max_rows / available)
     rng = np.random.default_rng(seed)
-    parts = []
-    for batch in loader.epoch(0):
-        table = pa.Table.from_batches([batch])
-        if keep < 1.0:
-            table = table.filter(pa.array(rng.random(table.num_rows) < keep))
-        parts.append(table)
+    parts = [t.filter(pa.array(rng.random(t.num_rows) < keep)) if keep < 1.0 else t
+             for t in tables]
     table = pa.concat_tables(parts)
     y = np.column_stack([table.column(t).to_numpy().astype(np.float64) for t in targets])
     fold = table.column("fold").to_numpy()
     model = fit_kmer_ridge(table.column("sequence"), y, fold == fold.min(), tuple(targets))
-    return Baseline(model, str(data_dir), table.num_rows, loader.n_rows)
+    return Baseline(model, str(data_dir), table.num_rows, available)

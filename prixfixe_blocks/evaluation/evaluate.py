@@ -103,7 +103,7 @@ def target_index(targets: Sequence[str], measure: str) -> int:
     if len(targets) == 1:
         return 0
     raise ConfigError(f"the model predicts {', '.join(targets)}; the suite's measurement column "
-                      f"'{measure}' matches none (choose one with --measure)")
+                      f"'{measure}' is none of them (--measure: a column named like a target)")
 
 
 def evaluate_suite(predict: Predict, targets: Sequence[str], suite: Suite,

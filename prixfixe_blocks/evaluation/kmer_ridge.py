@@ -161,6 +161,7 @@ def fit_kmer_ridge(sequences: pa.Array | pa.ChunkedArray | list[str], y: np.ndar
         scores[lam] = float(np.mean([pearson(pred[:, t], y[holdout, t])
                                      for t in range(y.shape[1])]))
     best = max(grid, key=lambda lam: scores[lam])
+    del system  # its 5460^2 matrix, before the refit builds another
     full = _System.of(fit_part.merged(held))
     w, ok = _pcg(full, best * N_FEATURES, chol)
     if not ok:
