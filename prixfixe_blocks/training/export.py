@@ -2,13 +2,16 @@
 
 A model directory holds `spec.json` (the flat ModelSpec), `weights.pt` (the state dict) and
 `model.json` (encoding parameters such as the plasmid flanks, target names and stats): prediction
-needs nothing else, in particular not the training dataset. Every file is written atomically.
+needs nothing else, in particular not the training dataset. `model.json` also records where the
+model was trained (`dataset`: {"path", "val_folds"}), which `evaluate` fits its baseline on.
+Every file is written atomically.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,30 @@ from prixfixe_blocks.training.model import compose_model, predict_both_strands, 
 
 MODEL_FORMAT = 1
 SPEC_FILE, WEIGHTS_FILE, META_FILE = "spec.json", "weights.pt", "model.json"
+DATASET_KEY = "dataset"  # model.json: the training dataset (TrainedOn)
+
+
+@dataclass(frozen=True)
+class TrainedOn:
+    """The dataset a model was trained on (absolute path) and its validation folds."""
+
+    path: str
+    val_folds: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "val_folds": list(self.val_folds)}
+
+
+def trained_on(model_dir: str | Path) -> TrainedOn | None:
+    """What model.json records about the training dataset (None: not recorded)."""
+    path = Path(model_dir) / META_FILE
+    entry = _read_json(path).get(DATASET_KEY)
+    if not entry:
+        return None
+    try:
+        return TrainedOn(str(entry["path"]), tuple(int(f) for f in entry["val_folds"]))
+    except (KeyError, TypeError, ValueError) as err:
+        raise DataError(f"unreadable ({err})", path=str(path), field=DATASET_KEY) from None
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
@@ -45,7 +72,8 @@ def load_torch_file(path: Path, device: torch.device | str = "cpu") -> Any:
 
 
 def save_model(model_dir: Path, spec: ModelSpec, params: EncodingParams,
-               stats: list[tuple[float, ...]] | None, model: nn.Module) -> Path:
+               stats: list[tuple[float, ...]] | None, model: nn.Module,
+               dataset: TrainedOn | None = None) -> Path:
     """Write spec.json, weights.pt and model.json into `model_dir` (created if needed)."""
     meta = {
         "format_version": MODEL_FORMAT,
@@ -53,6 +81,7 @@ def save_model(model_dir: Path, spec: ModelSpec, params: EncodingParams,
         "targets": list(params.targets),
         "target_stats": [list(s) for s in stats] if stats else None,
         "n_parameters": count_parameters(model),
+        DATASET_KEY: dataset.to_dict() if dataset else None,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
