@@ -10,17 +10,17 @@ import pyarrow as pa
 from prixfixe_blocks.data.simulate import N_FOLDS, TARGET, simulated_flanks, train_chunk
 from prixfixe_blocks.data.writer import DatasetWriter
 
-SPLIT_OF_FOLD = {0: "val", 1: "test"}  # the other folds are "Train" (as DeepSTARR spells it)
+SPLIT_OF_FOLD = {0: "val", 1: "test"}  # the other folds are "train"
 
 
 def split_dataset(out: Path, rows: int, seed: int = 0) -> Path:
-    """Simulated rows with a `split` column: fold 0 val, fold 1 test, the rest Train."""
+    """Simulated rows with a `split` column: fold 0 val, fold 1 test, the rest train."""
     table = train_chunk(seed, 0, rows)
-    split = [SPLIT_OF_FOLD.get(f, "Train") for f in table.column("fold").to_pylist()]
+    split = [SPLIT_OF_FOLD.get(f, "train") for f in table.column("fold").to_pylist()]
     table = table.append_column("split", pa.array(split, pa.string()))
     with DatasetWriter(out, targets=[TARGET], n_folds=N_FOLDS, source={"format": "test"},
                        plasmid=simulated_flanks(seed), split_column="split") as writer:
         writer.write(table)
         writer.commit()
-    assert np.isin(["Train", "val", "test"], split).all()
+    assert np.isin(["train", "val", "test"], split).all()
     return out

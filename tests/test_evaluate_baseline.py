@@ -74,8 +74,8 @@ def test_baseline_fits_the_train_split_or_the_non_validation_folds(
     split = split_dataset(tmp_path / "split", 1200)
     meta = open_dataset(split)
     base = fit_baseline(str(split), meta.targets, val_folds=(5,))
-    assert base.rows == base.available == meta.rows["Train"]  # never val or test rows
-    assert meta.rows["Train"] == 1200 - meta.fold_rows[0] - meta.fold_rows[1]
+    assert base.rows == base.available == meta.splits["train"]  # never val or test rows
+    assert meta.splits["train"] == 1200 - meta.fold_rows[0] - meta.fold_rows[1]
     assert base.model.predict(["ACGT" * 25]).shape == (1, 1)
     dream = make_dream_dataset(shared_data, tmp_path / "dream", rows=1500, folds=5)
     meta = open_dataset(dream)

@@ -75,7 +75,7 @@ def test_dataset_split_and_missing_split(trained: dict[str, Path],
     assert main(["evaluate", "--model", model, "--data", str(split), "--split", "test",
                  "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
-    test_rows = json.loads((split / "dataset.json").read_text())["rows"]["test"]
+    test_rows = json.loads((split / "dataset.json").read_text())["splits"]["test"]
     assert doc["split"] == "test" and doc["targets"]["expression"]["n"] == test_rows
     assert set(doc["targets"]["expression"]) == {"pearson", "spearman", "mse", "n"}
     assert doc["kmer_ridge_baseline"]["targets"]["expression"]["mse"] > 0
