@@ -19,7 +19,7 @@ import torch
 
 from prixfixe_blocks.blocks.compose import count_parameters
 from prixfixe_blocks.training.model import build_model, torch_threads
-from prixfixe_blocks.training.plan import TrainPlan, format_duration, make_plan
+from prixfixe_blocks.training.plan import TrainPlan, format_duration, format_rate, make_plan
 from prixfixe_blocks.training.trainer import Trainer
 from search.searcher import ASHA_REDUCTION, first_rung
 from spaces import config_to_spec, sample_configs
@@ -144,7 +144,7 @@ class Estimate:
         out = []
         for m in self.models:
             out.append(f"  {m.n_parameters:>11,} parameters, batch {m.plan.batch_size}: "
-                       f"{1 / max(m.train_s, 1e-12):,.0f} seq/s training on {self.device}; "
+                       f"{format_rate(1 / max(m.train_s, 1e-12))} training on {self.device}; "
                        f"{format_duration(m.trial_seconds(self.epochs, self.val_rows))} for "
                        f"{self.epochs} epochs")
         stopping = (f" (ASHA: {self.mean_epochs:.1f} of {self.epochs} epochs per trial on "

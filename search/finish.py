@@ -15,7 +15,13 @@ from search.experiment import (
     ExperimentDir,
 )
 from search.mlflow_utils import ui_command
-from search.report import format_table, leaderboard_rows, write_curves_png, write_leaderboard_csv
+from search.report import (
+    NO_RANK,
+    format_table,
+    leaderboard_rows,
+    write_curves_png,
+    write_leaderboard_csv,
+)
 from search.tracking import RUN_ID, client_for, log_best_model
 from search.trainable import METRIC
 
@@ -29,7 +35,7 @@ def finish(exp: ExperimentDir, results: Any) -> dict[str, Any]:
     rows = leaderboard_rows(records)
     write_leaderboard_csv(exp.path(LEADERBOARD_FILE), rows)
     write_curves_png(exp.path(PLOT_FILE), records)
-    best = rows[0] if rows and _finite(rows[0][METRIC]) else None
+    best = rows[0] if rows and rows[0]["rank"] != NO_RANK and _finite(rows[0][METRIC]) else None
     model_dir = None
     if best is not None:
         model_dir = export_best_model(exp, results, best["trial_id"])

@@ -19,7 +19,7 @@ from ray.tune import Callback
 from prixfixe_blocks.spec import ROLES
 from prixfixe_blocks.training.fit import EPOCH_METRICS
 from search.experiment import OPTUNA_FILE, SEARCH_FILE, TRIALS_FILE, ExperimentDir
-from search.report import format_table, leaderboard_rows
+from search.report import FAILED, format_table, leaderboard_rows
 from search.tracking import RUN_ID, TrialRuns
 from search.trainable import METRIC, trial_number
 
@@ -186,7 +186,7 @@ class TrialRecorder(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         record = self._record(trial)
-        record["status"] = "FAILED"
+        record["status"] = FAILED
         record["last_error"] = trial_error(trial)
         run_id = self._run_id(record)
         self._save()

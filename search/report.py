@@ -13,6 +13,8 @@ from prixfixe_blocks.atomic import atomic_write, atomic_write_text
 from prixfixe_blocks.spec import ROLES
 from prixfixe_blocks.training.fit import BEST_METRIC as METRIC
 
+FAILED = "FAILED"  # a trial's record status after an error that its retries did not clear
+NO_RANK = "-"  # the rank shown for a failed trial
 COLUMNS: tuple[str, ...] = (
     "rank", "trial", "trial_id", "status", "epoch", METRIC, "val_pearson", "val_spearman",
     "train_loss", "seqs_per_s", "strategy", *ROLES, "node_id", "config",
@@ -20,7 +22,9 @@ COLUMNS: tuple[str, ...] = (
 
 
 def leaderboard_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per trial, best first (trials without a result last)."""
+    """One row per trial, best first (trials without a result last). A failed trial (an error
+    after its retries, e.g. a diverged model) is unranked and listed last: its scores are not
+    comparable, and it is never the best."""
     rows = []
     for record in records.values():
         metrics, config = record.get("metrics", {}), record.get("config", {})
@@ -35,9 +39,9 @@ def leaderboard_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]
             "node_id": (record.get("node_id") or "")[:12],
             "config": json.dumps(config, sort_keys=True),
         })
-    rows.sort(key=lambda r: (-_score(r[METRIC]), r["trial"]))
+    rows.sort(key=lambda r: (r["status"] == FAILED, -_score(r[METRIC]), r["trial"]))
     for rank, row in enumerate(rows, 1):
-        row["rank"] = rank
+        row["rank"] = NO_RANK if row["status"] == FAILED else rank
     return rows
 
 

@@ -71,3 +71,8 @@ def format_duration(seconds: float) -> str:
     if hours or days:
         clock = f"{hours:02d}:{clock}"
     return f"{days}d {clock}" if days else clock
+
+
+def format_rate(per_second: float) -> str:
+    """Sequences per second: `1,234 seq/s`, or one decimal below 10 (`0.6 seq/s`)."""
+    return f"{per_second:,.1f} seq/s" if per_second < 10 else f"{per_second:,.0f} seq/s"

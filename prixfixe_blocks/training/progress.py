@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from prixfixe_blocks.training.plan import TrainPlan, format_duration
+from prixfixe_blocks.training.plan import TrainPlan, format_duration, format_rate
 
 PLAIN_EVERY_S = 10.0  # seconds between plain progress lines when not on a terminal
 REDRAW_EVERY_S = 0.2  # at most this often the terminal line is redrawn
@@ -31,14 +31,17 @@ class Progress:
         self.tty = self.stream.isatty() if tty is None else tty
         self.every, self.clock = every, clock
         self.start = self.last_shown = clock()
-        self.epoch_start, self.epoch_seen = self.start, -1
+        self.epoch_start, self.epoch_seen = self.start, 0
         self._drawn = False
 
     def batch(self, epoch: int, batches: int, rows: int) -> None:
-        """After a training batch: `batches` batches and `rows` rows done in epoch `epoch`."""
+        """After a training batch: `batches` batches and `rows` rows done in epoch `epoch`
+        (0 and 0: the epoch starts, which times its rate)."""
         now = self.clock()
-        if epoch != self.epoch_seen:
+        if batches == 0 or epoch != self.epoch_seen:
             self.epoch_seen, self.epoch_start = epoch, now
+            if batches == 0:
+                return
         wait = REDRAW_EVERY_S if self.tty else self.every
         if now - self.last_shown < wait and batches < self.plan.batches:
             return
@@ -62,7 +65,7 @@ class Progress:
         filled = min(BAR_WIDTH, BAR_WIDTH * batches // max(plan.batches, 1))
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
         return (f"epoch {epoch}/{plan.epochs} [{bar}] {batches}/{plan.batches} batches, "
-                f"{rate:,.0f} seq/s, epoch left {format_duration(epoch_left)}, run left "
+                f"{format_rate(rate)}, epoch left {format_duration(epoch_left)}, run left "
                 f"{format_duration(run_left)}")
 
     def log(self, message: str) -> None:

@@ -134,6 +134,8 @@ class Trainer:
         n_batches = len(self.train_loader)
         seen, loss_sum, aux_sum, steps = 0, 0.0, 0.0, 0
         start = time.perf_counter()
+        if self.on_batch is not None:
+            self.on_batch(self.epoch + 1, 0, 0)
         for i, batch in enumerate(self.train_loader.epoch(self.epoch)):
             if batch.num_rows < 2:  # BatchNorm needs 2 rows; a 1-row tail batch is skipped
                 continue
