@@ -112,6 +112,7 @@ def prepare(opts: SearchOptions) -> Prepared:
                   f"running {size}")
         trials = min(opts.trials or size, size)
     overrides = run_overrides(opts)
+    first_rung(opts.epochs, opts.grace_period)  # a bad --grace-period fails now
     checked = check_space(space, meta=meta, overrides=overrides, seed=opts.seed, grid=grid)
     print(f"space '{opts.space}' checked: {checked} sampled configurations build and train "
           "one step")
