@@ -26,6 +26,16 @@ def _add_plugin(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_schedule(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--schedule", default="pass", metavar="{pass,published}",
+        help="epoch length: one pass over the training rows (default), or the published "
+        "schedule's batches per epoch (DREAM presets: 1000 x 1024, meant for 6.7M rows)",
+    )
+    parser.add_argument("--batches-per-epoch", type=int, default=None,
+                        help="batches per epoch (overrides --schedule)")
+
+
 def _add_data(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="convert, simulate and inspect sharded-Parquet datasets")
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
@@ -117,8 +127,8 @@ def _add_train_predict(sub: argparse._SubParsersAction) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a spec field, e.g. core=bhi, core.hidden=64, strategy.lr=0.002",
     )
-    tr.add_argument("--epochs", type=int, default=None)
-    tr.add_argument("--batches-per-epoch", type=int, default=None)
+    tr.add_argument("--epochs", type=int, default=None, help="default: the preset's")
+    _add_schedule(tr)
     tr.add_argument("--batch-size", type=int, default=None)
     tr.add_argument("--val-folds", default="0",
                     help="comma-separated validation folds (used when the dataset has no val "
@@ -155,6 +165,9 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--name", required=True, help="search name (= MLflow experiment)")
     run.add_argument("--sampler", choices=["tpe", "random", "grid"], default="tpe")
     run.add_argument("--scheduler", choices=["asha", "none"], default="asha")
+    run.add_argument("--grace-period", type=int, default=None, metavar="EPOCHS",
+                     help="ASHA's first rung (default: the epoch after the LR warm-up, "
+                     "ceil(0.3 x epochs) + 1)")
     run.add_argument("--max-concurrent", type=int, default=None)
     run.add_argument("--gpus-per-trial", type=float, default=None, help="default: 1 or 0")
     run.add_argument("--cpus-per-trial", type=float, default=1.0)
@@ -167,12 +180,14 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
         "--fix", action="append", default=[], metavar="KEY=VALUE",
         help="pin a space parameter, e.g. core=bhi or lr=0.001",
     )
-    run.add_argument("--batches-per-epoch", type=int, default=None)
+    _add_schedule(run)
     run.add_argument("--width", choices=["tiny", "small", "published"], default="published",
                      help="scale block widths down for quick searches")
     run.add_argument("--no-enqueue-presets", action="store_true")
     run.add_argument("--register", default=None, metavar="NAME",
                      help="register the best model in the MLflow model registry as NAME")
+    run.add_argument("--dry-run", action="store_true",
+                     help="check the search, print its plan and time estimate, and exit")
     _add_plugin(run)
     _handler(run, "search.runner:cli_run")
 

@@ -30,6 +30,7 @@ from prixfixe_blocks.spec import ROLES
 from prixfixe_blocks.training.fit import EPOCH_METRICS
 from search.experiment import NUMBER, OPTUNA_FILE, SEARCH_FILE, TRIALS_FILE, ExperimentDir
 from search.report import (
+    FAILED,
     SHORT_ID,
     blocks_text,
     leaderboard_rows,
@@ -322,7 +323,7 @@ class TrialRecorder(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         record = self._record(trial)
-        record["status"] = "FAILED"
+        record["status"] = FAILED
         record["last_error"] = trial_error(trial)
         run_id = self._run_id(record)
         self._save()

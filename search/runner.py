@@ -24,6 +24,8 @@ from prixfixe_blocks.data.schema import open_dataset
 from prixfixe_blocks.data.splits import VAL, select_rows
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.plugins import load_plugins
+from prixfixe_blocks.strategies.spec import schedule_overrides
+from search.estimate import cluster_resources, local_resources, print_plan, trial_resources
 from search.experiment import (
     OPTUNA_FILE,
     SEARCH_FILE,
@@ -35,7 +37,7 @@ from search.finish import finish
 from search.lineage import code_version, data_checksum, dataset_doc
 from search.mlflow_utils import resolve_tracking_uri, runs_url
 from search.progress import TrialRecorder
-from search.searcher import DurableOptunaSearch
+from search.searcher import ASHA_REDUCTION, DurableOptunaSearch, first_rung
 from search.study import describe_study, journal_storage
 from search.tracking import set_run_status, start_parent_run
 from search.trainable import METRIC, MODE, TrialSettings, fail_once_from_env, train_trial
@@ -65,7 +67,9 @@ class SearchOptions:
     time_budget: float | None = None
     address: str | None = None
     fix: list[str] = field(default_factory=list)
-    batches_per_epoch: int | None = None
+    batches_per_epoch: int | None = None  # wins over `schedule`
+    schedule: str = "pass"  # epoch length: one pass, or the published (strategies.SCHEDULES)
+    grace_period: int | None = None  # ASHA's first rung (default: after the warm-up)
     width: str = "published"
     enqueue_presets: bool = True
     num_cpus: int | None = None  # embedded Ray only; default os.cpu_count()
@@ -110,6 +114,7 @@ def prepare(opts: SearchOptions) -> Prepared:
                   f"running {size}")
         trials = min(opts.trials or size, size)
     overrides = run_overrides(opts)
+    first_rung(opts.epochs, opts.grace_period)  # a bad --grace-period fails now
     checked = check_space(space, meta=meta, overrides=overrides, seed=opts.seed, grid=grid)
     print(f"space '{opts.space}' checked: {checked} sampled configurations build and train "
           "one step")
@@ -117,11 +122,10 @@ def prepare(opts: SearchOptions) -> Prepared:
 
 
 def run_overrides(opts: SearchOptions) -> dict[str, Any]:
-    """Spec fields set by the run rather than the space (epochs drive the LR schedules)."""
-    overrides: dict[str, Any] = {"strategy.epochs": opts.epochs}
-    if opts.batches_per_epoch:
-        overrides["strategy.batches_per_epoch"] = opts.batches_per_epoch
-    return overrides
+    """Spec fields set by the run rather than the space: the epochs (they drive the LR
+    schedules) and the epoch length (--batches-per-epoch, else --schedule)."""
+    return {"strategy.epochs": opts.epochs,
+            **schedule_overrides(opts.schedule, opts.batches_per_epoch)}
 
 
 def run_search(opts: SearchOptions) -> dict[str, Any]:
@@ -144,8 +148,22 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
         "dataset": dataset, "created": time.time(),
     })
     with ray_session(opts.address, opts.num_cpus):
+        print_plan(prep, cluster_resources())
         tuner = make_tuner(prep)
         return launch(prep.exp, tuner)
+
+
+def dry_run(opts: SearchOptions) -> int:
+    """Check the search and print its plan and time estimate; start no trial, write nothing."""
+    prep = prepare(opts)
+    if opts.address:
+        with ray_session(opts.address, opts.num_cpus):
+            print_plan(prep, cluster_resources())
+    else:
+        print_plan(prep, local_resources(opts.num_cpus))
+    print(f"dry run: no trial started, nothing written (search '{opts.name}' at "
+          f"{prep.exp.where})")
+    return 0
 
 
 def resume_search(name: str, storage: str = "runs", tracking_uri: str | None = None,
@@ -217,10 +235,8 @@ def make_trainable(opts: SearchOptions, doc: dict[str, Any], root: Path) -> Any:
         marker_dir=str(root), fail_once=doc.get("fail_once", ""),
         plugins=tuple(opts.plugins),
     )
-    gpus = opts.gpus_per_trial
-    if gpus is None:
-        gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-    resources = {"cpu": opts.cpus_per_trial, "gpu": gpus}
+    resources = trial_resources(opts.cpus_per_trial, opts.gpus_per_trial,
+                                cluster_resources().gpus)
     return tune.with_resources(tune.with_parameters(train_trial, settings=settings), resources)
 
 
@@ -236,11 +252,13 @@ def make_sampler(name: str, seed: int, space: Any = None) -> optuna.samplers.Bas
                                       constant_liar=True)
 
 
-def make_scheduler(name: str, epochs: int) -> Any:
-    """ASHA on `epoch` (max_t = the run's epochs), or FIFO (no early stopping) for `none`."""
+def make_scheduler(name: str, epochs: int, grace_period: int | None = None) -> Any:
+    """ASHA on `epoch` (max_t = the run's epochs, first rung after the LR warm-up unless
+    `grace_period` says), or FIFO (no early stopping) for `none`."""
     if name == "asha":
-        return ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=1,
-                             reduction_factor=3)
+        return ASHAScheduler(time_attr="epoch", max_t=epochs,
+                             grace_period=first_rung(epochs, grace_period),
+                             reduction_factor=ASHA_REDUCTION)
     return FIFOScheduler()
 
 
@@ -267,7 +285,7 @@ def make_searcher(prep: Prepared) -> Any:
 def make_tuner(prep: Prepared) -> Any:
     """The Tuner: searcher, ASHA on `epoch`, retries from checkpoints, the trial recorder."""
     opts, exp = prep.opts, prep.exp
-    scheduler = make_scheduler(opts.scheduler, opts.epochs)
+    scheduler = make_scheduler(opts.scheduler, opts.epochs, opts.grace_period)
     tune_config = tune.TuneConfig(
         metric=METRIC, mode=MODE, search_alg=make_searcher(prep), scheduler=scheduler,
         num_samples=prep.trials, max_concurrent_trials=opts.max_concurrent,
@@ -293,13 +311,16 @@ def options_from_args(args: argparse.Namespace) -> SearchOptions:
         cpus_per_trial=args.cpus_per_trial, storage=args.storage,
         tracking_uri=args.tracking_uri, seed=args.seed, time_budget=args.time_budget,
         address=args.address, fix=list(args.fix), batches_per_epoch=args.batches_per_epoch,
-        width=args.width, enqueue_presets=not args.no_enqueue_presets,
+        schedule=args.schedule, grace_period=args.grace_period, width=args.width,
+        enqueue_presets=not args.no_enqueue_presets,
         plugins=list(args.plugins), register=args.register,
     )
 
 
 def cli_run(args: argparse.Namespace) -> int:
-    """Handler of `prixfixe-search run`."""
+    """Handler of `prixfixe-search run` (`--dry-run`: the plan and estimate only)."""
+    if args.dry_run:
+        return dry_run(options_from_args(args))
     summary = run_search(options_from_args(args))
     return 0 if summary.get("best") else 1
 

@@ -12,20 +12,42 @@ Tune restores the searcher from its last snapshot while the journal (written on 
 already record a trial as finished, or hold trials asked just before the kill. Reporting to a
 finished trial would crash the resumed driver; orphans would show as RUNNING forever in
 optuna-dashboard. This subclass tolerates the first and fails the second on restore.
+
+ASHA's first rung comes after the learning-rate warm-up (`first_rung`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
+from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.strategies.optim import MAX_WARMUP_FRACTION, ONECYCLE_PCT_START
 from search.study import TUNE_ID_ATTR
 
 logger = logging.getLogger(__name__)
+
+ASHA_REDUCTION = 3  # ASHA keeps the best third of the trials at each rung
+# The longest LR warm-up of the built-in schedules, as a fraction of the run (One Cycle's
+# pct_start; adam_warmup is capped there too): a trial is judged only after it.
+WARMUP_FRACTION = max(ONECYCLE_PCT_START, MAX_WARMUP_FRACTION)
+
+
+def first_rung(epochs: int, grace_period: int | None = None) -> int:
+    """ASHA's first rung (its grace period): `grace_period` when given, else one epoch after
+    the LR warm-up ends, ceil(WARMUP_FRACTION x epochs) + 1 (10 epochs: 4; 6 epochs: 3), so
+    that no trial is judged while its learning rate is still rising (epoch-1 scores were
+    measured to have an arbitrary sign); at most `epochs` (then ASHA stops nothing)."""
+    if grace_period is not None:
+        if grace_period < 1:
+            raise ConfigError(f"--grace-period must be >= 1, got {grace_period}")
+        return min(grace_period, epochs)
+    return min(epochs, max(1, math.ceil(WARMUP_FRACTION * epochs)) + 1)
 
 
 def stopped_early(epoch: int, epochs: int) -> bool:

@@ -19,8 +19,10 @@ TRIALS, EPOCHS = 6, 2
 
 @pytest.fixture(scope="module")
 def search(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One search: 6 tiny trials x 2 epochs, ASHA, trial 1 fails once before its epoch 2; the
-    best model registered. Its output is kept (stdout is not a terminal: one line per event)."""
+    """One search: 6 tiny trials x 2 epochs, ASHA judging at epoch 1 (--grace-period 1: its
+    default first rung, after the warm-up, would be the last epoch), trial 1 fails once before
+    its epoch 2; the best model registered. Its output is kept (stdout is not a terminal: one
+    line per event)."""
     data = simulated_data(tmp_path_factory)
     storage = tmp_path_factory.mktemp("runs")
     out = io.StringIO()
@@ -29,8 +31,8 @@ def search(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         mp.delenv("RAY_ADDRESS", raising=False)
         code = cli_main(["run", "--data", str(data), "--space", "prixfixe", "--name", "small",
                          "--trials", str(TRIALS), "--epochs", str(EPOCHS), "--storage",
-                         str(storage), "--max-concurrent", "1", "--register", "small-best",
-                         *QUICK])
+                         str(storage), "--max-concurrent", "1", "--grace-period", "1",
+                         "--register", "small-best", *QUICK])
     print(out.getvalue())
     root = storage / "small"
     doc = json.loads((root / "search.json").read_text())
