@@ -9,6 +9,7 @@ overwrite newer files of ours), and `STORAGE/NAME/` holds:
                    the MLflow bookkeeping read it (a resumed trial continues its own run)
   driver.json      the driver's pid/host/state, so `status` can tell a lost driver
   optuna.journal   the Optuna study (open with `optuna-dashboard optuna.journal`)
+  clock.json       seconds the search has run, over all its drivers (for --time-budget)
   leaderboard.csv, curves.png, best_model/   written at the end
 Every JSON file is written to a temporary name and renamed, so a killed driver leaves no
 half-written file.
@@ -39,7 +40,8 @@ LEADERBOARD_FILE = "leaderboard.csv"
 PLOT_FILE = "curves.png"
 BEST_MODEL_DIR = "best_model"
 TUNE_DIR = "tune"
-SYNCED_FILES = (SEARCH_FILE, TRIALS_FILE, DRIVER_FILE, OPTUNA_FILE)
+CLOCK_FILE = "clock.json"
+SYNCED_FILES = (SEARCH_FILE, TRIALS_FILE, DRIVER_FILE, OPTUNA_FILE, CLOCK_FILE)
 
 
 def open_experiment(storage: str, name: str) -> ExperimentDir:

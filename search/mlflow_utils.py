@@ -12,6 +12,7 @@ from typing import Any
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on one param value
 MLFLOW_DB = "mlflow.db"  # the default SQLite store's file name (in the base directory)
+ARTIFACTS_DIR = "mlartifacts"  # the default artifact root's name (beside the store or in --storage)
 
 
 def resolve_tracking_uri(uri: str | None, base_dir: Path) -> str:
@@ -40,11 +41,13 @@ def ui_command(uri: str) -> str:
     return f"mlflow ui --backend-store-uri {uri}"
 
 
-def ensure_experiment(uri: str, name: str) -> str:
+def ensure_experiment(uri: str, name: str, artifacts: str | None = None) -> str:
     """Id of experiment `name`, created if missing.
 
-    With a local SQLite store the experiment's artifacts go to `mlartifacts/` beside the database,
-    not to MLflow's default `./mlruns` under whatever directory the command ran in.
+    Its artifacts go to `artifacts` when given (e.g. `s3://bucket/runs/mlartifacts`: a search
+    whose --storage is an object store keeps them in the same bucket), else, with a local SQLite
+    store, to `mlartifacts/` beside the database, not to MLflow's default `./mlruns` under
+    whatever directory the command ran in.
     """
     from mlflow.tracking import MlflowClient
 
@@ -52,7 +55,7 @@ def ensure_experiment(uri: str, name: str) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    location = None
-    if uri.startswith("sqlite:///"):
-        location = (Path(uri[len("sqlite:///"):]).parent / "mlartifacts").resolve().as_uri()
+    location = artifacts
+    if location is None and uri.startswith("sqlite:///"):
+        location = (Path(uri[len("sqlite:///"):]).parent / ARTIFACTS_DIR).resolve().as_uri()
     return client.create_experiment(name, artifact_location=location)

@@ -18,7 +18,7 @@ from ray.tune import Callback
 
 from prixfixe_blocks.spec import ROLES
 from prixfixe_blocks.training.fit import EPOCH_METRICS
-from search.experiment import OPTUNA_FILE, SEARCH_FILE, TRIALS_FILE, ExperimentDir
+from search.experiment import CLOCK_FILE, OPTUNA_FILE, SEARCH_FILE, TRIALS_FILE, ExperimentDir
 from search.report import format_table, leaderboard_rows
 from search.tracking import RUN_ID, TrialRuns
 from search.trainable import METRIC, trial_number
@@ -113,8 +113,8 @@ class TrialRecorder(Callback):
         print(f"[{time.time() - self._start:7.1f}s] trial {number:03d} {text}", flush=True)
 
     # -- Tune hooks ----------------------------------------------------------------------------
-    def setup(self, **info: Any) -> None:
-        self._start = time.time()
+    def setup(self, **info: Any) -> None:  # times count from the search's start (all drivers)
+        self._start = time.time() - float(self.exp.read_json(CLOCK_FILE, {}).get("elapsed_s", 0))
 
     def reconcile(self, trials: list) -> list[str]:
         """Drop the records and MLflow runs of trials Tune does not know (started just before
@@ -151,7 +151,8 @@ class TrialRecorder(Callback):
         metrics = {k: float(result[k]) for k in EPOCH_METRICS
                    if isinstance(result.get(k), int | float)}
         record["history"].append({"epoch": epoch, **metrics})
-        record.update(epoch=epoch, node_id=result.get("node_id"), metrics=metrics)
+        record.update(epoch=epoch, node_id=result.get("node_id"), metrics=metrics,
+                      gpu_ids=result.get("gpu_ids", []))
         run_id = self._run_id(record)
         self._save()
         self.runs.log_epoch(run_id, result)

@@ -7,8 +7,6 @@ Tune's state, the Optuna journal), so `resume NAME` needs only the name and the 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import os
 import time
@@ -22,11 +20,12 @@ import ray
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.schedulers import FIFOScheduler
 
-from prixfixe_blocks.data.schema import open_dataset
+from prixfixe_blocks.data.schema import check_dataset, dataset_checksum, open_dataset
 from prixfixe_blocks.data.splits import VAL, select_rows
-from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.data.store import DATA_CHANGED, is_uri, normalize
+from prixfixe_blocks.errors import ConfigError, DataError
 from prixfixe_blocks.plugins import load_plugins
 from search.experiment import (
     OPTUNA_FILE,
@@ -36,8 +35,10 @@ from search.experiment import (
     open_experiment,
 )
 from search.finish import finish
-from search.mlflow_utils import resolve_tracking_uri
+from search.mlflow_utils import ARTIFACTS_DIR, resolve_tracking_uri
 from search.progress import TrialRecorder
+from search.resources import trial_gpus
+from search.resumable import DataGuard, ResumableASHA, SearchClock
 from search.searcher import DurableOptunaSearch
 from search.tracking import code_version, set_run_status, start_parent_run
 from search.trainable import METRIC, MODE, TrialSettings, fail_once_from_env, train_trial
@@ -125,31 +126,35 @@ def run_overrides(opts: SearchOptions) -> dict[str, Any]:
     return overrides
 
 
-def data_checksum(meta: Any) -> str:
-    """A short checksum of a dataset (from its shards' sha256)."""
-    text = json.dumps([s.get("sha256", s.get("file")) for s in meta.shards])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def artifact_root(opts: SearchOptions) -> str | None:
+    """Where MLflow keeps artifacts for a search on an object store with the default tracking
+    store: `STORAGE/mlartifacts` in the same bucket (None: MLflow's or the store's default)."""
+    if opts.tracking_uri or not is_uri(opts.storage):
+        return None
+    return f"{opts.storage.partition('?')[0].rstrip('/')}/{ARTIFACTS_DIR}"
 
 
 def run_search(opts: SearchOptions) -> dict[str, Any]:
     """Check, then run a new search; returns the summary written by `finish`."""
     prep = prepare(opts)
-    uri = resolve_tracking_uri(opts.tracking_uri, prep.exp.root.parent)
-    tags = {"space": opts.space, "data_checksum": data_checksum(prep.meta),
-            "sampler": opts.sampler, "scheduler": opts.scheduler, "seed": str(opts.seed),
-            "code_version": code_version(), "width": opts.width, "search": opts.name}
-    params = {"trials": str(prep.trials), "epochs": str(opts.epochs), "data": opts.data,
-              "fix": ",".join(opts.fix) or "-"}
-    exp_id, parent = start_parent_run(uri, opts.name, tags, params)
-    prep.exp.root.mkdir(parents=True, exist_ok=True)
-    prep.exp.write_json(SEARCH_FILE, {
-        "options": asdict(opts), "trials": prep.trials, "epochs": opts.epochs,
-        "time_budget": opts.time_budget, "overrides": prep.overrides,
-        "tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": parent,
-        "data_dir": str(Path(opts.data).resolve()), "fail_once": fail_once_from_env(),
-        "created": time.time(),
-    })
+    checksum = dataset_checksum(prep.meta)
     with ray_session(opts.address, opts.num_cpus):
+        gpus = trial_gpus(opts.gpus_per_trial, opts.address)  # may refuse: nothing written yet
+        uri = resolve_tracking_uri(opts.tracking_uri, prep.exp.root.parent)
+        tags = {"space": opts.space, "data_checksum": checksum,
+                "sampler": opts.sampler, "scheduler": opts.scheduler, "seed": str(opts.seed),
+                "code_version": code_version(), "width": opts.width, "search": opts.name}
+        params = {"trials": str(prep.trials), "epochs": str(opts.epochs), "data": opts.data,
+                  "fix": ",".join(opts.fix) or "-"}
+        exp_id, parent = start_parent_run(uri, opts.name, tags, params, artifact_root(opts))
+        prep.exp.root.mkdir(parents=True, exist_ok=True)
+        prep.exp.write_json(SEARCH_FILE, {
+            "options": asdict(opts), "trials": prep.trials, "epochs": opts.epochs,
+            "time_budget": opts.time_budget, "overrides": prep.overrides,
+            "tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": parent,
+            "data_dir": normalize(opts.data), "data_checksum": checksum, "trial_gpus": gpus,
+            "fail_once": fail_once_from_env(), "created": time.time(),
+        })
         tuner = make_tuner(prep)
         return launch(prep.exp, tuner)
 
@@ -160,6 +165,8 @@ def resume_search(name: str, storage: str = "runs", tracking_uri: str | None = N
     exp = open_experiment(storage, name)
     exp.pull()
     doc = exp.search()
+    if doc.get("data_checksum"):  # the data must be what the trials so far were trained on
+        check_dataset(doc["data_dir"], doc["data_checksum"])
     if tracking_uri and tracking_uri != doc["tracking_uri"]:
         doc["tracking_uri"] = tracking_uri
         exp.write_json(SEARCH_FILE, doc)
@@ -167,6 +174,7 @@ def resume_search(name: str, storage: str = "runs", tracking_uri: str | None = N
         raise ConfigError(f"search '{name}' at {exp.where} has no Ray Tune state to restore")
     opts = SearchOptions(**{**doc["options"], "address": address or doc["options"]["address"]})
     load_plugins(opts.plugins)  # before Tune unpickles the searcher's space
+    print(SearchClock(exp, opts.time_budget).describe())
     with ray_session(opts.address, opts.num_cpus):
         trainable = make_trainable(opts, doc, exp.root)
         tuner = tune.Tuner.restore(exp.tune_path, trainable=trainable,
@@ -185,6 +193,12 @@ def launch(exp: ExperimentDir, tuner: Any) -> dict[str, Any]:
         exp.mark_driver("failed")
         set_run_status(doc["tracking_uri"], doc["parent_run_id"], "FAILED")
         raise
+    changed = [r for r in exp.trial_records().values() if DATA_CHANGED in r.get("last_error", "")]
+    if changed:
+        exp.mark_driver("failed")
+        set_run_status(doc["tracking_uri"], doc["parent_run_id"], "FAILED")
+        raise DataError(f"search stopped: trial {changed[0]['index']} found that the "
+                        f"{DATA_CHANGED}: {changed[0]['last_error']}")
     summary = finish(exp, results)
     exp.mark_driver("finished")
     return summary
@@ -221,11 +235,11 @@ def make_trainable(opts: SearchOptions, doc: dict[str, Any], root: Path) -> Any:
         data_dir=doc["data_dir"], epochs=int(doc["epochs"]), overrides=dict(doc["overrides"]),
         val_folds=tuple(opts.val_folds), seed=opts.seed,
         marker_dir=str(root), fail_once=doc.get("fail_once", ""),
-        plugins=tuple(opts.plugins),
+        plugins=tuple(opts.plugins), data_checksum=doc.get("data_checksum", ""),
     )
-    gpus = opts.gpus_per_trial
-    if gpus is None:
-        gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    gpus = doc.get("trial_gpus")
+    if gpus is None:  # a search.json from before GPU-first resources
+        gpus = trial_gpus(opts.gpus_per_trial, opts.address)
     resources = {"cpu": opts.cpus_per_trial, "gpu": gpus}
     return tune.with_resources(tune.with_parameters(train_trial, settings=settings), resources)
 
@@ -242,11 +256,12 @@ def make_sampler(name: str, seed: int, space: Any = None) -> optuna.samplers.Bas
                                       constant_liar=True)
 
 
-def make_scheduler(name: str, epochs: int) -> Any:
-    """ASHA on `epoch` (max_t = the run's epochs), or FIFO (no early stopping) for `none`."""
+def make_scheduler(name: str, epochs: int, exp: ExperimentDir | None = None) -> Any:
+    """ASHA on `epoch` (max_t = the run's epochs; its rungs refilled from `exp`'s trial records
+    on resume), or FIFO (no early stopping) for `none`."""
     if name == "asha":
-        return ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=1,
-                             reduction_factor=3)
+        return ResumableASHA(time_attr="epoch", max_t=epochs, grace_period=1,
+                             reduction_factor=3, exp=exp)
     return FIFOScheduler()
 
 
@@ -265,15 +280,16 @@ def make_searcher(prep: Prepared) -> Any:
 def make_tuner(prep: Prepared) -> Any:
     """The Tuner: searcher, ASHA on `epoch`, retries from checkpoints, the trial recorder."""
     opts, exp = prep.opts, prep.exp
-    scheduler = make_scheduler(opts.scheduler, opts.epochs)
+    scheduler = make_scheduler(opts.scheduler, opts.epochs, exp)
     tune_config = tune.TuneConfig(
         metric=METRIC, mode=MODE, search_alg=make_searcher(prep), scheduler=scheduler,
         num_samples=prep.trials, max_concurrent_trials=opts.max_concurrent,
-        time_budget_s=opts.time_budget, reuse_actors=True,
+        reuse_actors=True,
     )
+    clock = SearchClock(exp, opts.time_budget)  # --time-budget over all drivers of the search
     run_config = tune.RunConfig(
-        name=TUNE_DIR, storage_path=exp.tune_storage, verbose=0,
-        callbacks=[TrialRecorder(exp)],
+        name=TUNE_DIR, storage_path=exp.tune_storage, verbose=0, stop=clock,
+        callbacks=[TrialRecorder(exp), DataGuard(clock)],
         failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
     )

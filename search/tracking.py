@@ -54,10 +54,11 @@ def client_for(uri: str) -> MlflowClient:
 
 
 def start_parent_run(uri: str, experiment: str, tags: dict[str, str],
-                     params: dict[str, str]) -> tuple[str, str]:
-    """Create the search's parent run; returns (experiment_id, run_id)."""
+                     params: dict[str, str], artifacts: str | None = None) -> tuple[str, str]:
+    """Create the search's parent run (its experiment's artifacts in `artifacts` if given);
+    returns (experiment_id, run_id)."""
     client = client_for(uri)
-    exp_id = ensure_experiment(uri, experiment)
+    exp_id = ensure_experiment(uri, experiment, artifacts)
     run = client.create_run(exp_id, run_name=f"search-{experiment}", tags=tags)
     for key, value in params.items():
         client.log_param(run.info.run_id, key, value)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from prixfixe_blocks.data.store import store_error, stream_sha256
+from prixfixe_blocks.data.store import DATA_CHANGED, store_error, stream_sha256
 from prixfixe_blocks.errors import DataError
 
 CACHE_ENV = "PRIXFIXE_CACHE"
@@ -59,14 +59,14 @@ class ShardCache:
                     with fs.open_input_stream(path) as src:
                         got = stream_sha256(src, out)
                 except FileNotFoundError:
-                    raise DataError("shard listed in dataset.json is missing (the dataset "
-                                    "changed or was deleted?)", path=where) from None
+                    raise DataError(f"shard listed in dataset.json is missing (the "
+                                    f"{DATA_CHANGED} or was deleted?)", path=where) from None
                 except OSError as err:
                     raise store_error(err, where, "download the shard") from None
             if got != sha256:
                 raise DataError(f"checksum mismatch: sha256 {got[:16]}... but dataset.json "
-                                f"says {sha256[:16]}... (the shard changed after the dataset was "
-                                "written, or is corrupt)", path=where)
+                                f"says {sha256[:16]}... (the {DATA_CHANGED} after its "
+                                "dataset.json was written, or the shard is corrupt)", path=where)
             os.replace(tmp, target)
         finally:
             Path(tmp).unlink(missing_ok=True)

@@ -25,10 +25,10 @@ import pyarrow.fs as pafs
 
 from prixfixe_blocks.data.schema import META_FILE
 from prixfixe_blocks.data.store import (
+    READ_BLOCK,
     file_type,
     filesystem,
     is_uri,
-    join,
     normalize,
     store_error,
 )
@@ -81,31 +81,48 @@ def shard_name(entry: dict[str, Any]) -> str:
 def publish(local: Path, dest: str) -> None:
     """Upload the dataset directory ``local`` to ``dest`` (see the module docstring)."""
     fs, base = filesystem(dest)
-    meta = json.loads((local / META_FILE).read_text())
-    listed = {s["file"] for s in meta["shards"]}
-    old = _listed_shards(fs, base, dest)
+    commits: list[tuple[str, bytes, set[str]]] = []  # (directory, new dataset.json, its shards)
     uploaded: list[str] = []
+    done: list[tuple[str, bytes | None]] = []  # committed dataset.json paths, old content
     try:
-        for entry in sorted(local.iterdir()):
-            if entry.name == META_FILE or entry.name in listed:
-                continue
-            if entry.is_dir() and (entry / META_FILE).is_file():
-                publish(entry, join(dest, entry.name))
-            else:
-                uploaded += _upload(fs, entry, f"{base}/{entry.name}", dest)
-        for shard in meta["shards"]:
-            name = shard_name(shard)
-            uploaded += _upload(fs, local / shard["file"], f"{base}/{name}", dest)
-            shard["file"] = name
-        _write(fs, f"{base}/{META_FILE}", (json.dumps(meta, indent=2) + "\n").encode(), dest)
+        _upload_dataset(fs, local, base, dest, commits, uploaded)
+        for directory, meta, _ in commits:  # nested datasets first, this one's dataset.json last
+            path = f"{directory}/{META_FILE}"
+            done.append((path, _read(fs, path)))
+            _write(fs, path, meta, dest)
     except BaseException:
-        keep = {f"{base}/{name}" for name in old}
-        for path in uploaded:
+        for path, old in reversed(done):
+            with contextlib.suppress(OSError):
+                _write(fs, path, old, dest) if old is not None else fs.delete_file(path)
+        keep = {f"{d}/{name}" for d, _, _ in commits for name in _listed_shards(fs, d, dest)}
+        for path in uploaded:  # what the old dataset.json files list stays
             if path not in keep:
                 with contextlib.suppress(OSError):
                     fs.delete_file(path)
         raise
-    _delete_unlisted(fs, base, {s["file"] for s in meta["shards"]})
+    for directory, _, shards in commits:
+        _delete_unlisted(fs, directory, shards)
+
+
+def _upload_dataset(fs: pafs.FileSystem, local: Path, base: str, dest: str,
+                    commits: list[tuple[str, bytes, set[str]]], uploaded: list[str]) -> None:
+    """Upload a dataset's files but not its dataset.json (nor its nested datasets'): those are
+    appended to ``commits``, innermost first, with the shard names they list."""
+    meta = json.loads((local / META_FILE).read_text())
+    listed = {s["file"] for s in meta["shards"]}
+    for entry in sorted(local.iterdir()):
+        if entry.name == META_FILE or entry.name in listed:
+            continue
+        if entry.is_dir() and (entry / META_FILE).is_file():
+            _upload_dataset(fs, entry, f"{base}/{entry.name}", dest, commits, uploaded)
+        else:
+            uploaded += _upload(fs, entry, f"{base}/{entry.name}", dest)
+    for shard in meta["shards"]:
+        name = shard_name(shard)
+        uploaded += _upload(fs, local / shard["file"], f"{base}/{name}", dest)
+        shard["file"] = name
+    text = (json.dumps(meta, indent=2) + "\n").encode()
+    commits.append((base, text, {s["file"] for s in meta["shards"]}))
 
 
 def upload_file(local: Path, dest: str) -> None:
@@ -122,11 +139,20 @@ def _upload(fs: pafs.FileSystem, local: Path, path: str, dest: str) -> list[str]
             written += _upload(fs, child, f"{path}/{child.name}", dest)
         return written
     try:
-        pafs.copy_files(str(local), path, source_filesystem=pafs.LocalFileSystem(),
-                        destination_filesystem=fs)
+        with open(local, "rb") as src, fs.open_output_stream(path) as out:
+            while block := src.read(READ_BLOCK):
+                out.write(block)
     except OSError as err:
         raise store_error(err, dest, f"upload {local.name}") from None
     return [path]
+
+
+def _read(fs: pafs.FileSystem, path: str) -> bytes | None:
+    """A file's bytes, or None when it does not exist."""
+    if fs.get_file_info(path).type != pafs.FileType.File:
+        return None
+    with fs.open_input_stream(path) as fh:
+        return fh.read()
 
 
 def _write(fs: pafs.FileSystem, path: str, data: bytes, dest: str) -> None:
@@ -139,12 +165,9 @@ def _write(fs: pafs.FileSystem, path: str, data: bytes, dest: str) -> None:
 
 def _listed_shards(fs: pafs.FileSystem, base: str, dest: str) -> set[str]:
     """The shards the dataset.json now at ``base`` lists (empty when there is none)."""
-    path = f"{base}/{META_FILE}"
-    if file_type(fs, path, dest) != pafs.FileType.File:
-        return set()
     try:
-        with fs.open_input_stream(path) as fh:
-            return {s["file"] for s in json.loads(fh.read()).get("shards", [])}
+        text = _read(fs, f"{base}/{META_FILE}")
+        return {s["file"] for s in json.loads(text).get("shards", [])} if text else set()
     except (OSError, ValueError, AttributeError):
         return set()
 

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from prixfixe_blocks.data.store import DatasetFiles
+from prixfixe_blocks.data.store import DATA_CHANGED, DatasetFiles
 from prixfixe_blocks.errors import DataError
 
 FORMAT_VERSION = 1
@@ -29,7 +29,6 @@ RIGHT_ADAPTER = "GGTTACGGCTGTT"
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 HASH_BLOCK = 16_384
-DATA_CHANGED = "the dataset changed since the search started"
 _VERIFIED: set[tuple[Any, ...]] = set()  # local shards this process has verified
 
 
@@ -106,14 +105,14 @@ def check_dataset(location: str | Path, expected: str) -> DatasetMeta:
     meta = open_dataset(files)
     found = dataset_checksum(meta)
     if found != expected:
-        raise DataError(f"{DATA_CHANGED}: its checksum is {found}, the search recorded "
-                        f"{expected} (restore the original data, or start a new search)",
-                        path=files.location)
+        raise DataError(f"the {DATA_CHANGED} since the search started: its checksum is "
+                        f"{found}, the search recorded {expected} (restore the original data, "
+                        "or start a new search)", path=files.location)
     if not files.remote:
         try:
             verify_dataset(files, meta, memo=_VERIFIED)
         except DataError as err:
-            raise DataError(f"{DATA_CHANGED}: {err}") from None
+            raise DataError(f"the {DATA_CHANGED} since the search started: {err}") from None
     return meta
 
 

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from prixfixe_blocks.errors import DataError
 
 URI_MARK = "://"
+DATA_CHANGED = "dataset changed"  # in every error about data that is not what was recorded
 READ_BLOCK = 1 << 20
 _DENIED = ("ACCESS_DENIED", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
            "INVALID_ACCESS_KEY_ID", "SIGNATURE_DOES_NOT_MATCH", "403", "PermissionDenied",
