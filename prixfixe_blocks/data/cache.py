@@ -56,7 +56,7 @@ class ShardCache:
         try:
             with os.fdopen(fd, "wb") as out:
                 try:
-                    with fs.open_input_stream(path) as src:
+                    with fs.open_input_stream(path, compression=None) as src:
                         got = stream_sha256(src, out)
                 except FileNotFoundError:
                     raise DataError(f"shard listed in dataset.json is missing (the "

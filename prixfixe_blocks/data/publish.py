@@ -139,7 +139,7 @@ def _upload(fs: pafs.FileSystem, local: Path, path: str, dest: str) -> list[str]
             written += _upload(fs, child, f"{path}/{child.name}", dest)
         return written
     try:
-        with open(local, "rb") as src, fs.open_output_stream(path) as out:
+        with open(local, "rb") as src, fs.open_output_stream(path, compression=None) as out:
             while block := src.read(READ_BLOCK):
                 out.write(block)
     except OSError as err:
@@ -151,13 +151,13 @@ def _read(fs: pafs.FileSystem, path: str) -> bytes | None:
     """A file's bytes, or None when it does not exist."""
     if fs.get_file_info(path).type != pafs.FileType.File:
         return None
-    with fs.open_input_stream(path) as fh:
+    with fs.open_input_stream(path, compression=None) as fh:
         return fh.read()
 
 
 def _write(fs: pafs.FileSystem, path: str, data: bytes, dest: str) -> None:
     try:
-        with fs.open_output_stream(path) as out:
+        with fs.open_output_stream(path, compression=None) as out:
             out.write(data)
     except OSError as err:
         raise store_error(err, dest, f"write {META_FILE}") from None

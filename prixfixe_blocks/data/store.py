@@ -100,7 +100,7 @@ def open_input(location: str | Path) -> pa.NativeFile:
     if file_type(fs, path, loc) != pafs.FileType.File:
         raise DataError("input file not found", path=str(location))
     try:
-        return fs.open_input_stream(path)
+        return fs.open_input_stream(path, compression=None)
     except OSError as err:
         raise store_error(err, loc, "read") from None
 
@@ -142,7 +142,7 @@ class DatasetFiles:
         if file_type(self.fs, path, self.location) != pafs.FileType.File:
             return None
         try:
-            with self.fs.open_input_stream(path) as fh:
+            with self.fs.open_input_stream(path, compression=None) as fh:
                 return fh.read().decode()
         except OSError as err:
             raise store_error(err, self.where(name), "read") from None
@@ -159,7 +159,7 @@ class DatasetFiles:
     def sha256(self, name: str) -> str:
         """SHA-256 of one file, streamed from where it lives."""
         try:
-            with self.fs.open_input_stream(f"{self.base}/{name}") as fh:
+            with self.fs.open_input_stream(f"{self.base}/{name}", compression=None) as fh:
                 return stream_sha256(fh)
         except OSError as err:
             raise store_error(err, self.where(name), "read") from None
