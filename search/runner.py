@@ -127,9 +127,9 @@ def run_overrides(opts: SearchOptions) -> dict[str, Any]:
 
 
 def artifact_root(opts: SearchOptions) -> str | None:
-    """Where MLflow keeps artifacts for a search on an object store with the default tracking
-    store: `STORAGE/mlartifacts` in the same bucket (None: MLflow's or the store's default)."""
-    if opts.tracking_uri or not is_uri(opts.storage):
+    """Where MLflow keeps the artifacts of a search whose --storage is an object store:
+    `STORAGE/mlartifacts`, in the same bucket (None: the tracking store's default)."""
+    if not is_uri(opts.storage):
         return None
     return f"{opts.storage.partition('?')[0].rstrip('/')}/{ARTIFACTS_DIR}"
 
@@ -271,9 +271,10 @@ def make_searcher(prep: Prepared) -> Any:
     opts = prep.opts
     sampler = make_sampler(opts.sampler, opts.seed, prep.space)
     points = prep.space.points() if opts.enqueue_presets and opts.sampler != "grid" else []
-    storage = JournalStorage(JournalFileBackend(str(prep.exp.path(OPTUNA_FILE))))
+    journal = str(prep.exp.path(OPTUNA_FILE))
     return DurableOptunaSearch(space=prep.space, metric=METRIC, mode=MODE, sampler=sampler,
-                               points_to_evaluate=points or None, storage=storage,
+                               points_to_evaluate=points or None, journal=journal,
+                               storage=JournalStorage(JournalFileBackend(journal)),
                                study_name=opts.name, seed=opts.seed)
 
 
