@@ -7,8 +7,8 @@ import bz2
 import gzip
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
-import zstandard
 
 from prixfixe_blocks.data.convert import FORMATS, convert
 from prixfixe_blocks.data.schema import dataset_checksum, open_dataset
@@ -17,7 +17,7 @@ from tests.s3_support import BUCKET, MotoS3
 
 LINES = 1500
 COMPRESS = {".gz": gzip.compress, ".bz2": bz2.compress,
-            ".zst": lambda data: zstandard.ZstdCompressor().compress(data)}
+            ".zst": lambda data: pa.compress(data, codec="zstd", asbytes=True)}
 
 
 @pytest.fixture(scope="module")
