@@ -87,6 +87,8 @@ def main() -> None:
     parser.add_argument("--no-s3", action="store_true", help="skip the object-store search")
     parser.add_argument("--project-trials", type=int, default=20,
                         help="search size for the projected overhead line")
+    parser.add_argument("--project-seconds", type=float, default=60.0,
+                        help="trial length for the projected overhead line")
     args = parser.parse_args()
     torch.set_num_threads(1)  # as a trial with --cpus-per-trial 1
     work = Path(tempfile.mkdtemp(prefix="bench-search-"))
@@ -115,10 +117,10 @@ def main() -> None:
     print(f"  = fixed {fixed:.1f} s per search (Ray start, launch check, final report) + "
           f"{per_trial:.2f} s per trial ({100 * per_trial / base:.1f}% of its work: "
           "checkpoints, reporting, MLflow, scheduling)")
-    n, t = args.project_trials, args.trial_seconds
-    projected = (fixed + n * per_trial * t / base) / (fixed + n * t * (1 + per_trial / base))
-    print(f"  projected for {n} trials of {t:g} s (per-trial overhead scaled with trial "
-          f"length, not measured): {100 * projected:.1f}%")
+    n, t = args.project_trials, args.project_seconds
+    projected = (fixed + n * per_trial) / (fixed + n * (t + per_trial))
+    print(f"  projected for {n} trials of {t:g} s with {args.epochs} epochs (the same fixed and "
+          f"per-trial costs; a model, not a measurement): {100 * projected:.1f}%")
     if args.no_s3:
         return
     s3 = MotoS3().start()
