@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from prixfixe_blocks.atomic import atomic_write_text
+from prixfixe_blocks.data.store import join, normalize, store_error
 from prixfixe_blocks.errors import ConfigError
 
 SEARCH_FILE = "search.json"
@@ -55,12 +56,14 @@ def open_experiment(storage: str, name: str) -> ExperimentDir:
         raise ConfigError(f"invalid search name '{name}' (a plain directory name is needed)")
     if "://" not in storage:
         return ExperimentDir(Path(storage).expanduser().resolve() / name)
-    remote = f"{storage.rstrip('/')}/{name}"
+    remote = join(normalize(storage), name)  # before a `?query` of pyarrow options
     try:
         pafs.FileSystem.from_uri(remote)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as err:
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
         raise ConfigError(f"--storage {storage}: not a storage URI pyarrow can open ({err})") \
             from err
+    except OSError as err:
+        raise store_error(err, storage, "open --storage") from None
     cache = Path(os.environ.get("PRIXFIXE_CACHE", "~/.cache/prixfixe-search")).expanduser()
     digest = hashlib.sha1(remote.encode()).hexdigest()[:12]
     return ExperimentDir((cache / digest / name).resolve(), remote)
@@ -86,7 +89,7 @@ class ExperimentDir:
     @property
     def tune_path(self) -> str:
         """Ray Tune's experiment directory (what `Tuner.restore` takes)."""
-        return f"{self.tune_storage.rstrip('/')}/{TUNE_DIR}"
+        return join(self.tune_storage, TUNE_DIR)
 
     @property
     def where(self) -> str:
