@@ -40,6 +40,7 @@ def _ready(root: Path) -> bool:
             and any(r["status"] == "RUNNING" for r in records))
 
 
+@pytest.mark.slow
 def test_asha_decisions_survive_a_killed_driver(tmp_path_factory: pytest.TempPathFactory,
                                                 tmp_path: Path) -> None:
     data = simulated_data(tmp_path_factory)

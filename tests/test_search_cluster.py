@@ -13,6 +13,7 @@ from tests.s3_support import MotoS3
 from tests.search_support import QUICK, mlflow_runs, read_trials, run_cli, simulated_data
 
 
+@pytest.mark.slow
 def test_search_runs_trials_on_both_nodes_of_a_cluster(s3: MotoS3, tmp_path: Path) -> None:
     data = s3.uri("cluster/data")
     simulate(data, 3000, seed=0, test_rows=50)
@@ -40,6 +41,7 @@ def test_search_runs_trials_on_both_nodes_of_a_cluster(s3: MotoS3, tmp_path: Pat
     assert shards and all(len(name) == 64 + len(".parquet") for name in shards)
 
 
+@pytest.mark.slow
 def test_trials_ask_for_gpus_on_a_cluster_that_has_them(
         tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     """Nodes that declare 2 GPUs (trials still compute on CPU: ids come from Ray)."""

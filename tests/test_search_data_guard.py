@@ -26,6 +26,7 @@ from tests.search_support import (
 TRIALS = 4
 
 
+@pytest.mark.slow
 def test_data_changed_mid_search_stops_it(tmp_path: Path) -> None:
     data, storage = tmp_path / "data", tmp_path / "runs"
     simulate(data, 1500, seed=0, test_rows=10)

@@ -42,6 +42,7 @@ def _ready(root: Path) -> bool:
             and any(r["status"] == "RUNNING" and r["epoch"] >= 1 for r in records))
 
 
+@pytest.mark.slow
 def test_search_on_s3_survives_a_killed_driver(s3: MotoS3, shared_data: Path,
                                                tmp_path: Path) -> None:
     cache = tmp_path / "cache"  # the experiment cache and the shard cache of this "machine"
