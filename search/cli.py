@@ -48,13 +48,16 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     )
     conv.add_argument(
         "input", nargs="+",
-        help="input file(s), concatenated in order (dream: sequence<TAB>expression, no header; "
-        "e.g. DeepSTARR train/val/test with --file-splits train,val,test)",
+        help="input file(s) or URIs, concatenated in order, plain or .gz/.bz2/.zst compressed "
+        "(dream: sequence<TAB>expression, no header; e.g. DeepSTARR train/val/test with "
+        "--file-splits train,val,test)",
     )
     conv.add_argument(
         "--format", required=True, choices=["dream", "deepstarr", "lentimpra", "tsv", "csv"]
     )
-    conv.add_argument("--out", required=True, help="output dataset directory (must not exist)")
+    conv.add_argument("--out", required=True,
+                      help="output dataset directory or URI, e.g. s3://bucket/data/dream "
+                      "(must not exist)")
     conv.add_argument("--sequence-col", help="tsv/csv: name of the sequence column")
     conv.add_argument("--target-cols", help="tsv/csv: comma-separated target column names")
     where = conv.add_mutually_exclusive_group()
@@ -87,7 +90,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
         help="generate DREAM-like data with a known ground truth (and a matching test suite)",
     )
     sim.add_argument("--rows", type=int, required=True, help="training rows")
-    sim.add_argument("--out", required=True, help="output dataset directory")
+    sim.add_argument("--out", required=True, help="output dataset directory or URI")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--test-rows", type=int, default=None, help="rows per test subset")
     sim.add_argument("--shard-rows", type=int, default=1_000_000)
@@ -102,7 +105,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
         "rewritten atomically (a failure leaves it as it was). Training and searches never "
         "read test rows and validate on val rows when there are any.",
     )
-    spl.add_argument("dataset", help="dataset directory (rewritten in place)")
+    spl.add_argument("dataset", help="dataset directory or URI (rewritten in place)")
     spl.add_argument("--test-fraction", type=float, required=True,
                      help="share of rows held out as test, in [0, 1)")
     spl.add_argument("--val-fraction", type=float, default=0.0,
@@ -114,7 +117,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     _handler(spl, "prixfixe_blocks.data.resplit:cli_split")
 
     info = dsub.add_parser("info", help="print a dataset's dataset.json summary and verify shards")
-    info.add_argument("dataset", help="dataset directory")
+    info.add_argument("dataset", help="dataset directory or URI")
     info.add_argument("--verify", action="store_true", help="recompute shard checksums")
     _handler(info, "prixfixe_blocks.data.schema:cli_info")
 
@@ -157,7 +160,9 @@ def _add_train_predict(sub: argparse._SubParsersAction) -> None:
 
 def _add_search(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run an architecture/hyperparameter search (Ray Tune+Optuna)")
-    run.add_argument("--data", required=True, help="dataset directory")
+    run.add_argument("--data", required=True,
+                     help="dataset directory or URI (s3://, gs://, ...): trials read it from "
+                     "there through each node's shard cache")
     run.add_argument("--space", default="prixfixe", help="prixfixe | prixfixe-grid | FILE.yaml|.py")
     run.add_argument("--trials", type=int, default=None,
                      help="number of trials (default 20; with --sampler grid: the whole grid)")
@@ -169,12 +174,15 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
                      help="ASHA's first rung (default: the epoch after the LR warm-up, "
                      "ceil(0.3 x epochs) + 1)")
     run.add_argument("--max-concurrent", type=int, default=None)
-    run.add_argument("--gpus-per-trial", type=float, default=None, help="default: 1 or 0")
+    run.add_argument("--gpus-per-trial", type=float, default=None,
+                     help="GPUs per trial (0.5: two trials share one; 0: CPU only); default: 1 "
+                     "when the cluster has or can start GPUs (docs/SEARCH.md)")
     run.add_argument("--cpus-per-trial", type=float, default=1.0)
     run.add_argument("--storage", default="runs", help="local path or object-store URI")
     run.add_argument("--tracking-uri", default=None, help="default: sqlite:///STORAGE/mlflow.db")
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--time-budget", type=float, default=None, help="seconds for the whole search")
+    run.add_argument("--time-budget", type=float, default=None,
+                     help="seconds for the whole search, counted over resumes")
     run.add_argument("--address", default=None, help="existing Ray cluster (e.g. auto)")
     run.add_argument(
         "--fix", action="append", default=[], metavar="KEY=VALUE",

@@ -9,6 +9,7 @@ overwrite newer files of ours), and `STORAGE/NAME/` holds:
                    the MLflow bookkeeping read it (a resumed trial continues its own run)
   driver.json      the driver's pid/host/state, so `status` can tell a lost driver
   optuna.journal   the Optuna study (open with `optuna-dashboard optuna.journal`)
+  clock.json       seconds the search has run, over all its drivers (for --time-budget)
   leaderboard.csv, curves.png, best_model/   written at the end
 Every JSON file is written to a temporary name and renamed, so a killed driver leaves no
 half-written file.
@@ -29,6 +30,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from prixfixe_blocks.atomic import atomic_write_text
+from prixfixe_blocks.data.store import join, normalize, store_error
 from prixfixe_blocks.errors import ConfigError
 
 SEARCH_FILE = "search.json"
@@ -39,7 +41,8 @@ LEADERBOARD_FILE = "leaderboard.csv"
 PLOT_FILE = "curves.png"
 BEST_MODEL_DIR = "best_model"
 TUNE_DIR = "tune"
-SYNCED_FILES = (SEARCH_FILE, TRIALS_FILE, DRIVER_FILE, OPTUNA_FILE)
+CLOCK_FILE = "clock.json"
+SYNCED_FILES = (SEARCH_FILE, TRIALS_FILE, DRIVER_FILE, OPTUNA_FILE, CLOCK_FILE)
 # Keys of a trial record (trials.json) that name the trial elsewhere; its key is the Tune id.
 RUN_ID = "mlflow_run_id"  # its MLflow run
 NUMBER = "number"  # its Optuna trial number (shown by optuna-dashboard, MLflow, leaderboard)
@@ -56,12 +59,14 @@ def open_experiment(storage: str, name: str) -> ExperimentDir:
         raise ConfigError(f"invalid search name '{name}' (a plain directory name is needed)")
     if "://" not in storage:
         return ExperimentDir(Path(storage).expanduser().resolve() / name)
-    remote = f"{storage.rstrip('/')}/{name}"
+    remote = join(normalize(storage), name)  # before a `?query` of pyarrow options
     try:
         pafs.FileSystem.from_uri(remote)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as err:
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
         raise ConfigError(f"--storage {storage}: not a storage URI pyarrow can open ({err})") \
             from err
+    except OSError as err:
+        raise store_error(err, storage, "open --storage") from None
     cache = Path(os.environ.get("PRIXFIXE_CACHE", "~/.cache/prixfixe-search")).expanduser()
     digest = hashlib.sha1(remote.encode()).hexdigest()[:12]
     return ExperimentDir((cache / digest / name).resolve(), remote)
@@ -87,7 +92,7 @@ class ExperimentDir:
     @property
     def tune_path(self) -> str:
         """Ray Tune's experiment directory (what `Tuner.restore` takes)."""
-        return f"{self.tune_storage.rstrip('/')}/{TUNE_DIR}"
+        return join(self.tune_storage, TUNE_DIR)
 
     @property
     def where(self) -> str:

@@ -13,6 +13,13 @@ already record a trial as finished, or hold trials asked just before the kill. R
 finished trial would crash the resumed driver; orphans would show as RUNNING forever in
 optuna-dashboard. This subclass tolerates the first and fails the second on restore.
 
+The journal's reader state (byte offsets of its lines) is pickled with the searcher, so the
+journal a restored searcher reads must contain the one it was saved with. Each time Tune saves
+the searcher into its experiment directory (which it copies to --storage), a copy of the journal
+goes with it; on restore, that copy replaces a local journal that is shorter (a driver on
+another machine, or a stale mirror of an object store), and a local journal that is ahead of
+it (same machine) is kept.
+
 ASHA's first rung comes after the learning-rate warm-up (`first_rung`).
 """
 
@@ -20,6 +27,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import shutil
 from typing import Any
 
 from optuna.exceptions import UpdateFinishedTrialError
@@ -31,6 +40,9 @@ from prixfixe_blocks.strategies.optim import MAX_WARMUP_FRACTION, ONECYCLE_PCT_S
 from search.study import TUNE_ID_ATTR
 
 logger = logging.getLogger(__name__)
+# Beside Tune's searcher checkpoint; JSON lines, named .json because Tune restores only the
+# .json and .pkl files of its experiment directory.
+JOURNAL_COPY = "optuna-journal-copy.json"
 
 ASHA_REDUCTION = 3  # ASHA keeps the best third of the trials at each rung
 # The longest LR warm-up of the built-in schedules, as a fraction of the run (One Cycle's
@@ -56,12 +68,29 @@ def stopped_early(epoch: int, epochs: int) -> bool:
 
 
 class DurableOptunaSearch(OptunaSearch):
-    """OptunaSearch for a run of `epochs` epochs per trial (see the module docstring)."""
+    """OptunaSearch for a run of `epochs` epochs per trial whose study's journal file is
+    `journal` (see the module docstring)."""
 
-    def __init__(self, *args: Any, epochs: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, epochs: int, journal: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.epochs = epochs
+        self.epochs, self.journal = epochs, journal
         self._reported: dict[str, set[int]] = {}  # Tune trial id -> epochs told to Optuna
+
+    def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
+        super().save_to_dir(checkpoint_dir, session_str)
+        if self.journal and os.path.isfile(self.journal):
+            tmp = os.path.join(checkpoint_dir, f".{JOURNAL_COPY}.tmp")
+            shutil.copyfile(self.journal, tmp)
+            os.replace(tmp, os.path.join(checkpoint_dir, JOURNAL_COPY))
+
+    def restore_from_dir(self, checkpoint_dir: str) -> None:
+        copy = os.path.join(checkpoint_dir, JOURNAL_COPY)
+        if self.journal and os.path.isfile(copy) and (
+                not os.path.isfile(self.journal)
+                or os.path.getsize(self.journal) < os.path.getsize(copy)):
+            shutil.copyfile(copy, self.journal)
+        super().restore_from_dir(checkpoint_dir)
 
     @property
     def study(self) -> Any:

@@ -21,6 +21,7 @@ import torch
 from prixfixe_blocks.data.loader import ShardLoader
 from prixfixe_blocks.data.schema import open_dataset
 from prixfixe_blocks.data.splits import TRAIN, VAL, select_rows
+from prixfixe_blocks.data.store import as_location
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.spec import ModelSpec
 from prixfixe_blocks.strategies.encodings import make_encoder
@@ -71,7 +72,7 @@ class Trainer:
                  log_every: int = DEFAULT_LOG_EVERY,
                  on_batch: Callable[[int, int, int], Any] | None = None) -> None:
         self.spec, self.strategy = spec, spec.strategy
-        self.data_dir, self.val_folds, self.seed = Path(data_dir), tuple(val_folds), seed
+        self.data_dir, self.val_folds, self.seed = as_location(data_dir), tuple(val_folds), seed
         self.log, self.log_every, self.on_batch = log, log_every, on_batch
         self.meta = open_dataset(self.data_dir)
         self.device = resolve_device(device)
