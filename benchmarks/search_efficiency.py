@@ -34,6 +34,7 @@ from prixfixe_blocks.data.schema import open_dataset
 from prixfixe_blocks.data.simulate import simulate
 from prixfixe_blocks.training.fit import fit
 from prixfixe_blocks.training.trainer import Trainer
+from search.lineage import code_version
 from search.replay import (
     FRACTIONS,
     METHODS,
@@ -45,7 +46,6 @@ from search.replay import (
     replay_search,
     write_table,
 )
-from search.tracking import code_version
 from spaces import config_to_spec, grid_size, grid_space, load_space, parse_fixes, sample_configs
 
 SPACE = "prixfixe-grid"

@@ -15,7 +15,8 @@ from optuna.storages.journal import JournalFileBackend
 
 from search.cli import main as cli_main
 from search.estimate import Resources, asha_rungs, expected_epochs, parallel_trials
-from search.searcher import first_rung, study_counts
+from search.searcher import first_rung
+from search.study import study_counts
 from tests.search_support import QUICK, read_trials, run_cli, simulated_data
 
 DIVERGING = '''
