@@ -17,10 +17,11 @@ from typing import Any
 from prixfixe_blocks.atomic import atomic_write, atomic_write_text
 from prixfixe_blocks.spec import ROLES
 from prixfixe_blocks.training.fit import BEST_METRIC as METRIC
+from prixfixe_blocks.training.fit import Best
 from search.experiment import NUMBER, RUN_ID
 
 COLUMNS: tuple[str, ...] = (
-    "rank", "trial", "trial_id", RUN_ID, "status", "epoch", METRIC, "val_pearson",
+    "rank", "trial", "trial_id", RUN_ID, "status", "epoch", "best_epoch", METRIC, "val_pearson",
     "val_spearman", "train_loss", "seqs_per_s", "strategy", *ROLES, "node_id", "config",
 )
 SHORT_ID = 8  # characters of an MLflow run id in the text table
@@ -42,7 +43,7 @@ def leaderboard_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]
             "trial_id": record["trial_id"], RUN_ID: record.get(RUN_ID) or "",
             "trial": trial_label(record), "order": _order(record),
             "status": record.get("status", "?"),
-            "epoch": record.get("epoch", 0),
+            "epoch": record.get("epoch", 0), "best_epoch": best_epoch(record),
             **{k: metrics.get(k) for k in (METRIC, "val_pearson", "val_spearman",
                                            "train_loss", "seqs_per_s")},
             "strategy": config.get("strategy", config.get("strategy.encoding", "")),
@@ -54,6 +55,15 @@ def leaderboard_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]
     for rank, row in enumerate(rows, 1):
         row["rank"] = rank
     return rows
+
+
+def best_epoch(record: dict[str, Any]) -> int:
+    """The epoch a trial reached its best validation Pearson at: the fit loop's rule (`Best`)
+    replayed over its history (0: no finite score)."""
+    best = Best()
+    for entry in record.get("history", []):
+        best.update(float(entry.get("val_pearson", math.nan)), int(entry["epoch"]))
+    return best.epoch
 
 
 def status_counts(records: dict[str, dict[str, Any]]) -> dict[str, int]:

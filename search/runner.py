@@ -211,17 +211,26 @@ class ray_session:  # noqa: N801 (used as a context manager, reads like a functi
 
 def make_trainable(opts: SearchOptions, doc: dict[str, Any], root: Path) -> Any:
     """`train_trial` with the run's settings and per-trial resources (same name on restore)."""
-    settings = TrialSettings(
+    return tune.with_resources(tune.with_parameters(
+        train_trial, settings=trial_settings(opts, doc, root)), trial_resources(opts))
+
+
+def trial_settings(opts: SearchOptions, doc: dict[str, Any], root: Path) -> TrialSettings:
+    """What every trial of the search shares (also the base of its refit's trials)."""
+    return TrialSettings(
         data_dir=doc["data_dir"], epochs=int(doc["epochs"]), overrides=dict(doc["overrides"]),
         val_folds=tuple(opts.val_folds), seed=opts.seed,
         marker_dir=str(root), fail_once=doc.get("fail_once", ""),
         plugins=tuple(opts.plugins),
     )
+
+
+def trial_resources(opts: SearchOptions) -> dict[str, float]:
+    """CPUs and GPUs per trial (`--gpus-per-trial` defaults to 1 when the cluster has GPUs)."""
     gpus = opts.gpus_per_trial
     if gpus is None:
         gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-    resources = {"cpu": opts.cpus_per_trial, "gpu": gpus}
-    return tune.with_resources(tune.with_parameters(train_trial, settings=settings), resources)
+    return {"cpu": opts.cpus_per_trial, "gpu": gpus}
 
 
 def make_sampler(name: str, seed: int, space: Any = None) -> optuna.samplers.BaseSampler:

@@ -17,6 +17,7 @@ class FakeTrainer:
 
     def __init__(self, epochs: list[tuple[float, float, float]], start: int = 0) -> None:
         self.plan, self.epoch, self.exported = epochs, start, []
+        self.validates = True
 
     def train_epoch(self) -> dict[str, float]:
         self.epoch += 1

@@ -20,7 +20,7 @@ import torch
 
 from prixfixe_blocks.data.loader import ShardLoader
 from prixfixe_blocks.data.schema import open_dataset
-from prixfixe_blocks.data.splits import TRAIN, VAL, select_rows
+from prixfixe_blocks.data.splits import FIT, TRAIN, VAL, select_rows
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.spec import ModelSpec
 from prixfixe_blocks.strategies.encodings import make_encoder
@@ -36,6 +36,8 @@ from prixfixe_blocks.training.model import (
 
 CHECKPOINT_FORMAT = 1
 DEFAULT_LOG_EVERY = 200
+TRAINED_PARTS = (TRAIN, FIT)  # TRAIN: validated on VAL; FIT (train + val): not validated
+NO_VALIDATION = "none (trained on train + val)"
 
 
 def _set_cpu_threads() -> None:
@@ -55,10 +57,15 @@ def _to_channels_last(x: torch.Tensor) -> torch.Tensor:
 class Trainer:
     """Trains one spec on a dataset directory's train rows and validates on its val rows
     (`prixfixe_blocks.data.splits`: the val split if there is one, else the hash folds
-    `val_folds`); test rows are never read."""
+    `val_folds`); test rows are never read.
+
+    `part=FIT` trains on train + val (a refit of a chosen configuration) and validates on
+    nothing: `validates` is False, `evaluate` is not available and `fit` exports the last epoch.
+    """
 
     def __init__(self, spec: ModelSpec, data_dir: str | Path, *, val_folds: tuple[int, ...] = (0,),
-                 seed: int = 0, device: str = "auto", log: Callable[[str], Any] = print,
+                 part: str = TRAIN, seed: int = 0, device: str = "auto",
+                 log: Callable[[str], Any] = print,
                  amp: bool | None = None, compile: bool = False, channels_last: bool = False,
                  log_every: int = DEFAULT_LOG_EVERY) -> None:
         self.spec, self.strategy = spec, spec.strategy
@@ -77,19 +84,29 @@ class Trainer:
         columns = ["sequence", *self.meta.targets]
         if self.encoder.params.has_singleton:
             columns.append("is_singleton")
+        if part not in TRAINED_PARTS:
+            raise ConfigError(f"a Trainer trains on {' or '.join(TRAINED_PARTS)} rows, not "
+                              f"'{part}'")
+        self.part, self.validates = part, part == TRAIN
         bs = int(self.strategy.batch_size)
-        train = select_rows(self.meta, TRAIN, self.val_folds, path=self.data_dir)
-        val = select_rows(self.meta, VAL, self.val_folds, path=self.data_dir)
-        self.validation = val.describe()
+        train = select_rows(self.meta, part, self.val_folds, path=self.data_dir)
         self.train_loader = ShardLoader(
             self.data_dir, batch_size=bs, **train.loader_kwargs(), columns=columns, seed=seed,
             shuffle=True, batches_per_epoch=self.strategy.batches_per_epoch,
         )
-        self.val_loader = ShardLoader(self.data_dir, batch_size=bs, **val.loader_kwargs(),
-                                      columns=columns, seed=seed, shuffle=False)
-        for part, loader in ((train, self.train_loader), (val, self.val_loader)):
+        loaders = [(train, self.train_loader)]
+        self.val_loader: ShardLoader | None = None
+        self.validation = NO_VALIDATION
+        if self.validates:
+            val = select_rows(self.meta, VAL, self.val_folds, path=self.data_dir)
+            self.validation = val.describe()
+            self.val_loader = ShardLoader(self.data_dir, batch_size=bs, **val.loader_kwargs(),
+                                          columns=columns, seed=seed, shuffle=False)
+            loaders.append((val, self.val_loader))
+        for selection, loader in loaders:
             if loader.n_rows == 0:
-                raise ConfigError(f"no {part.part} rows ({part.describe()}) in {self.data_dir}")
+                raise ConfigError(f"no {selection.part} rows ({selection.describe()}) in "
+                                  f"{self.data_dir}")
         self.model = build_model(spec, self.meta).to(self.device)
         self.total_steps = int(self.strategy.epochs) * len(self.train_loader)
         self.opt = make_optimization(self.strategy, self.model, self.total_steps)
@@ -141,6 +158,8 @@ class Trainer:
 
     def predict_validation(self) -> tuple[np.ndarray, np.ndarray]:
         """(predictions, targets) on the validation folds, both strands averaged."""
+        if self.val_loader is None:
+            raise ConfigError(f"this Trainer has no validation rows (it trains on {self.part})")
         preds, trues = [], []
         for batch in self.val_loader.epoch(0):
             preds.append(predict_both_strands(self.model, self.encoder, batch.column("sequence"),
