@@ -153,7 +153,9 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
                      help="number of trials (default 20; with --sampler grid: the whole grid)")
     run.add_argument("--epochs", type=int, default=10)
     run.add_argument("--name", required=True, help="search name (= MLflow experiment)")
-    run.add_argument("--sampler", choices=["tpe", "random", "grid"], default="tpe")
+    run.add_argument("--sampler", choices=["tpe", "random", "grid", "nsga2"], default="tpe",
+                     help="tpe (multi-objective TPE with --objective r,params), random, grid, "
+                     "nsga2 (NSGA-II, for --objective r,params)")
     run.add_argument("--scheduler", choices=["asha", "none"], default="asha")
     run.add_argument("--max-concurrent", type=int, default=None)
     run.add_argument("--gpus-per-trial", type=float, default=None, help="default: 1 or 0")
@@ -171,6 +173,12 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--width", choices=["tiny", "small", "published"], default="published",
                      help="scale block widths down for quick searches")
     run.add_argument("--no-enqueue-presets", action="store_true")
+    run.add_argument("--objective", choices=["r", "r,params"], default="r",
+                     help="r: maximise validation Pearson r; r,params: also minimise the "
+                     "parameter count (multi-objective: a Pareto front; early stopping off)")
+    run.add_argument("--max-params", type=int, default=None, metavar="N",
+                     help="never train a configuration with more than N parameters (sampled "
+                     "again instead)")
     run.add_argument("--register", default=None, metavar="NAME",
                      help="register the best model in the MLflow model registry as NAME")
     _add_plugin(run)
@@ -227,7 +235,7 @@ def _add_after_search(sub: argparse._SubParsersAction) -> None:
         "Pareto front, refit test table (files + MLflow parent run)")
     rep.add_argument("name", help="a search")
     rep.add_argument("--storage", default="runs")
-    _handler(rep, "search.insights:cli_report")
+    _handler(rep, "search.report_cli:cli_report")
 
 
 def build_parser() -> argparse.ArgumentParser:

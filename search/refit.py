@@ -29,6 +29,7 @@ from prixfixe_blocks.plugins import load_plugins
 from prixfixe_blocks.training.export import save_ensemble
 from search.experiment import (
     BEST_MODEL_DIR,
+    ENSEMBLE_DIR,
     REFIT_DIR,
     REFIT_FILE,
     REFIT_TUNE_DIR,
@@ -58,7 +59,6 @@ from search.trainable import (
 from spaces import load_space, parse_fixes
 
 DEFAULT_TOP, DEFAULT_SEEDS = 3, 2
-ENSEMBLE_DIR = f"{REFIT_DIR}/ensemble"  # the ensemble model directory; its members inside it
 PRESETS_DIR = f"{REFIT_DIR}/presets"  # refits of presets outside the top K
 TOP, PRESET = "top", "preset"  # a refit configuration's role
 REFITTABLE = ("FINISHED", "STOPPED")  # trial statuses whose configuration can be refit

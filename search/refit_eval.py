@@ -22,13 +22,17 @@ from prixfixe_blocks.data.splits import SPLIT_COMMAND, TEST, split_counts
 from prixfixe_blocks.evaluation.baseline import fit_baseline
 from prixfixe_blocks.evaluation.evaluate import dataset_rows, evaluate_rows
 from prixfixe_blocks.training.export import ENSEMBLE_FILE, load_predictor
-from search.experiment import REFIT_DIR, RUN_ID, ExperimentDir
+from search.experiment import (
+    REFIT_DIR,
+    REFIT_TEST_JSON,
+    REFIT_TEST_TABLE,
+    RUN_ID,
+    ExperimentDir,
+)
 from search.mlflow_utils import write_run_record
 from search.refit_runs import create_refit_run, member_key
 from search.tracking import client_for
 
-TEST_JSON = f"{REFIT_DIR}/test.json"
-TEST_TABLE = f"{REFIT_DIR}/test.md"
 ENSEMBLE_RUN = "ensemble_run_id"  # refit.json: the ensemble's MLflow run
 ENSEMBLE_KEY = "ensemble"
 BASELINE_KEY = "kmer-ridge"
@@ -139,15 +143,15 @@ def evaluate_refit(exp: ExperimentDir, doc: dict[str, Any], plan: dict[str, Any]
                      "makes a test split (then search and refit again).")
     rows = table_rows(plan, scored)
     text = markdown(rows, title, notes)
-    atomic_write_text(exp.path(TEST_TABLE), text)
-    atomic_write_text(exp.path(TEST_JSON), json.dumps(
+    atomic_write_text(exp.path(REFIT_TEST_TABLE), text)
+    atomic_write_text(exp.path(REFIT_TEST_JSON), json.dumps(
         {"title": title, "rows": rows, "notes": notes}, indent=2, default=str) + "\n")
     log_refit(exp, doc, plan, scored, models, ensemble)
     print(text)
     if ensemble is not None:
         print(f"ensemble model: {ensemble} (prixfixe-search predict --model {ensemble} ...; "
               f"prixfixe-search evaluate --model {ensemble} ...)")
-    return {"rows": rows, "table": str(exp.path(TEST_TABLE)), "tested": scored is not None}
+    return {"rows": rows, "table": str(exp.path(REFIT_TEST_TABLE)), "tested": scored is not None}
 
 
 def log_refit(exp: ExperimentDir, doc: dict[str, Any], plan: dict[str, Any],
@@ -177,6 +181,6 @@ def log_refit(exp: ExperimentDir, doc: dict[str, Any], plan: dict[str, Any],
             for name in FIGURES:
                 client.log_metric(run_id, f"test_{name}" if key == ENSEMBLE_KEY
                                   else f"{key}_test_{name}", float(scored[key][name]))
-    for name in (exp.path(TEST_TABLE), exp.path(TEST_JSON), ensemble / ENSEMBLE_FILE):
+    for name in (exp.path(REFIT_TEST_TABLE), exp.path(REFIT_TEST_JSON), ensemble / ENSEMBLE_FILE):
         client.log_artifact(run_id, str(name), artifact_path=REFIT_DIR)
     client.set_terminated(run_id, status="FINISHED")

@@ -34,6 +34,13 @@ from search.experiment import (
 from search.finish import finish
 from search.lineage import code_version, data_checksum, dataset_doc
 from search.mlflow_utils import resolve_tracking_uri, runs_url
+from search.objectives import (
+    SINGLE,
+    ParamCounter,
+    objective_metrics,
+    scheduler_name,
+    searcher_target,
+)
 from search.progress import TrialRecorder
 from search.searcher import DurableOptunaSearch
 from search.study import describe_study, journal_storage
@@ -72,6 +79,8 @@ class SearchOptions:
     val_folds: tuple[int, ...] = (0,)
     plugins: list[str] = field(default_factory=list)  # modules registering blocks/strategies
     register: str | None = None  # MLflow registered-model name for the best model
+    objective: str = SINGLE  # "r", or "r,params" (multi-objective: r vs parameter count)
+    max_params: int | None = None  # configurations above this many parameters are not trained
 
 
 @dataclass
@@ -96,6 +105,9 @@ def prepare(opts: SearchOptions) -> Prepared:
                           f"`prixfixe-search resume {opts.name}` or another --name")
     if opts.epochs < 1 or (opts.trials is not None and opts.trials < 1):
         raise ConfigError("--epochs and --trials must be at least 1")
+    objective_metrics(opts.objective)
+    if opts.max_params is not None and opts.max_params < 1:
+        raise ConfigError(f"--max-params must be positive, got {opts.max_params}")
     meta = open_dataset(opts.data)
     validation = select_rows(meta, VAL, opts.val_folds, path=opts.data).describe()
     print(f"validation rows: {validation} (test rows are never read)")
@@ -110,7 +122,8 @@ def prepare(opts: SearchOptions) -> Prepared:
                   f"running {size}")
         trials = min(opts.trials or size, size)
     overrides = run_overrides(opts)
-    checked = check_space(space, meta=meta, overrides=overrides, seed=opts.seed, grid=grid)
+    checked = check_space(space, meta=meta, overrides=overrides, seed=opts.seed, grid=grid,
+                          max_params=opts.max_params)
     print(f"space '{opts.space}' checked: {checked} sampled configurations build and train "
           "one step")
     return Prepared(opts, exp, space, meta, overrides, trials)
@@ -241,6 +254,8 @@ def make_sampler(name: str, seed: int, space: Any = None) -> optuna.samplers.Bas
         return optuna.samplers.GridSampler(grid_space(space), seed=seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
                                       constant_liar=True)
 
@@ -260,23 +275,26 @@ def make_searcher(prep: Prepared) -> Any:
     opts = prep.opts
     sampler = make_sampler(opts.sampler, opts.seed, prep.space)
     points = prep.space.points() if opts.enqueue_presets and opts.sampler != "grid" else []
-    searcher = DurableOptunaSearch(
-        space=prep.space, metric=METRIC, mode=MODE, sampler=sampler,
-        points_to_evaluate=points or None, storage=journal_storage(prep.exp.path(OPTUNA_FILE)),
-        study_name=opts.name, seed=opts.seed, epochs=opts.epochs)
+    metric, mode = searcher_target(opts.objective)
     doc = prep.exp.search()
+    count = ParamCounter(doc["data_dir"], prep.overrides) if opts.max_params else None
+    searcher = DurableOptunaSearch(
+        space=prep.space, metric=metric, mode=mode, sampler=sampler,
+        points_to_evaluate=points or None, storage=journal_storage(prep.exp.path(OPTUNA_FILE)),
+        study_name=opts.name, seed=opts.seed, epochs=opts.epochs,
+        max_params=opts.max_params, count=count)
     describe_study(searcher.study, {
         "search": opts.name, "mlflow_experiment_id": doc["experiment_id"],
         "mlflow_parent_run_id": doc["parent_run_id"], "mlflow_tracking_uri": doc["tracking_uri"],
         "mlflow_runs_url": runs_url(doc["tracking_uri"], doc["experiment_id"]),
-        "options": doc["options"]})
+        "options": doc["options"]}, objective_metrics(opts.objective))
     return searcher
 
 
 def make_tuner(prep: Prepared) -> Any:
     """The Tuner: searcher, ASHA on `epoch`, retries from checkpoints, the trial recorder."""
     opts, exp = prep.opts, prep.exp
-    scheduler = make_scheduler(opts.scheduler, opts.epochs)
+    scheduler = make_scheduler(scheduler_name(opts.objective, opts.scheduler), opts.epochs)
     tune_config = tune.TuneConfig(
         metric=METRIC, mode=MODE, search_alg=make_searcher(prep), scheduler=scheduler,
         num_samples=prep.trials, max_concurrent_trials=opts.max_concurrent,
@@ -303,7 +321,8 @@ def options_from_args(args: argparse.Namespace) -> SearchOptions:
         tracking_uri=args.tracking_uri, seed=args.seed, time_budget=args.time_budget,
         address=args.address, fix=list(args.fix), batches_per_epoch=args.batches_per_epoch,
         width=args.width, enqueue_presets=not args.no_enqueue_presets,
-        plugins=list(args.plugins), register=args.register,
+        plugins=list(args.plugins), register=args.register, objective=args.objective,
+        max_params=args.max_params,
     )
 
 
