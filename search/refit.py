@@ -236,7 +236,7 @@ def refit_search(opts: RefitOptions) -> dict[str, Any]:
     ensemble = None
     if not any(k in missing for k in top_keys):
         ensemble = save_ensemble(exp.path(ENSEMBLE_DIR), [models[k] for k in top_keys],
-                                 {"search": exp.name, "members_of": top_keys})
+                                 {"search": exp.name})
     summary = evaluate_refit(exp, doc, plan, models, ensemble)
     plan.update(state="finished" if not missing else "incomplete", missing=missing)
     exp.write_json(REFIT_FILE, plan)

@@ -141,6 +141,10 @@ def save_ensemble(ensemble_dir: str | Path, members: Sequence[str | Path],
     relative to it) plus `info`; DataError when a member is not a model directory or the
     members predict different targets."""
     root = Path(ensemble_dir)
+    outside = [str(m) for m in members if not Path(m).resolve().is_relative_to(root.resolve())]
+    if outside:
+        raise DataError(f"members not inside the ensemble directory: {', '.join(outside)}",
+                        path=str(root / ENSEMBLE_FILE), field="members")
     names = [Path(m).resolve().relative_to(root.resolve()).as_posix() for m in members]
     if not names:
         raise DataError("an ensemble needs at least one member", path=str(root / ENSEMBLE_FILE))
