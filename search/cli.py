@@ -238,6 +238,29 @@ def _add_after_search(sub: argparse._SubParsersAction) -> None:
     _handler(rep, "search.report_cli:cli_report")
 
 
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    ev = sub.add_parser(
+        "evaluate", help="score a model beside a k-mer ridge baseline on a suite or a dataset",
+        description="Pearson / Spearman (and MSE per target on a dataset; per subset and the "
+        "weighted DREAM scores on a suite) of the model and of a k-mer ridge baseline fitted "
+        "on the training rows of the model's dataset (or --baseline-data).",
+    )
+    ev.add_argument("--model", required=True, help="model directory (from train or a search)")
+    source = ev.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="dataset directory: score its rows, per target")
+    source.add_argument("--suite", help="suite TSV: sequence, a measurement and subset columns")
+    ev.add_argument("--split", help="with --data: only this split's rows (e.g. test)")
+    ev.add_argument("--pairs", help="with --suite: pairs TSV (subset, ref, alt sequences)")
+    ev.add_argument("--measure", help="with --suite: the measurement column (default expression)")
+    ev.add_argument("--baseline-data", help="dataset whose training rows fit the baseline "
+                    "(default: the model's training dataset)")
+    ev.add_argument("--json", dest="json_out", metavar="FILE", help="also write the figures")
+    ev.add_argument("--batch-size", type=int, default=1024)
+    ev.add_argument("--device", default="auto")
+    _add_plugin(ev)
+    _handler(ev, "search.evaluate_cli:cli_evaluate")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(
@@ -248,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(sub)
     _add_train_predict(sub)
     _add_search(sub)
+    _add_evaluate(sub)
     return parser
 
 

@@ -2,7 +2,9 @@
 
 Everything goes under `--dir`: `data/` (simulated, with its `test_suite/`), `runs/` (the
 experiment directory) and `mlflow.db`. A second demo in the same directory reuses the data and
-starts a new search (`demo-2`, ...).
+starts a new search (`demo-2`, ...). The best model is scored on the simulated test suite
+exactly as `prixfixe-search evaluate --suite ... --pairs ...` scores it (search/evaluate_cli.py),
+beside the k-mer ridge baseline.
 """
 
 from __future__ import annotations
@@ -12,13 +14,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-
-from prixfixe_blocks.data.schema import META_FILE, open_dataset, read_shard
+from prixfixe_blocks.data.schema import META_FILE
 from prixfixe_blocks.data.simulate import simulate
-from prixfixe_blocks.training.export import load_predictor
-from prixfixe_blocks.training.metrics import pearson
+from prixfixe_blocks.data.suite import PAIRS_FILE, SUITE_DIR, SUITE_FILE
+from prixfixe_blocks.evaluation.evaluate import BASELINE_KEY
+from search.evaluate_cli import evaluate_model, label_of, report
 from search.experiment import SEARCH_FILE
 from search.mlflow_utils import resolve_tracking_uri
 from search.runner import SearchOptions, run_search
@@ -28,7 +28,6 @@ DEMO_FIXES = ["strategy.batch_size=128"]
 # (r ~0.2-0.3 on 30k rows) while slow combinations stay within the time budget.
 DEMO_BATCHES_PER_EPOCH = 100
 DEMO_TIME_BUDGET_S = 420.0
-TEST_SUITE = "test_suite"
 
 
 def ensure_data(data_dir: Path, rows: int, seed: int = 0) -> None:
@@ -49,23 +48,13 @@ def next_name(runs: Path, base: str = "demo") -> str:
     return name
 
 
-def score_test_suite(model_dir: Path, suite_dir: Path) -> dict[str, float]:
-    """Pearson r of the model's predictions vs the simulator's true expression, per subset."""
-    if not (suite_dir / META_FILE).is_file():
-        return {}
-    tables = [read_shard(p, columns=["sequence", "true_expression", "subset"])
-              for p in open_dataset(suite_dir).shard_paths(suite_dir)]
-    if not tables:
-        return {}
-    table = pa.concat_tables(tables)
-    pred = load_predictor(model_dir, device="cpu").predict(table.column("sequence"))[:, 0]
-    truth = table.column("true_expression").to_numpy()
-    subsets = np.asarray(table.column("subset").to_pylist())
-    scores = {"all": pearson(pred, truth)}
-    for name in sorted(set(subsets.tolist())):
-        mask = subsets == name
-        scores[name] = pearson(pred[mask], truth[mask])
-    return scores
+def score_test_suite(model_dir: Path, data_dir: Path) -> dict[str, Any]:
+    """`evaluate` of the model on the simulated test suite (printed, logged); its JSON doc."""
+    suite, pairs = data_dir / SUITE_DIR / SUITE_FILE, data_dir / SUITE_DIR / PAIRS_FILE
+    print(f"\nthe best model on the simulated test suite (prixfixe-search evaluate --model "
+          f"{model_dir} --suite {suite} --pairs {pairs}):")
+    evaluation = evaluate_model(model_dir, suite=str(suite), pairs=str(pairs), device="cpu")
+    return report(model_dir, evaluation, label_of(str(suite), None, None))
 
 
 def run_demo(directory: Path, rows: int, trials: int, epochs: int) -> dict[str, Any]:
@@ -81,10 +70,8 @@ def run_demo(directory: Path, rows: int, trials: int, epochs: int) -> dict[str, 
         num_cpus=os.cpu_count(), cpus_per_trial=1.0, time_budget=DEMO_TIME_BUDGET_S,
     )
     summary = run_search(opts)
-    scores: dict[str, float] = {}
-    if summary.get("best_model"):
-        scores = score_test_suite(Path(summary["best_model"]), data_dir / TEST_SUITE)
-    summary["test_scores"] = scores
+    summary["test_scores"] = (score_test_suite(Path(summary["best_model"]), data_dir)
+                              if summary.get("best_model") else {})
     return summary
 
 
@@ -93,8 +80,14 @@ def cli_demo(args: argparse.Namespace) -> int:
     summary = run_demo(Path(args.dir), args.rows, args.trials, args.epochs)
     scores = summary["test_scores"]
     if scores:
-        detail = ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if k != "all")
-        print(f"\nbest model on the simulated test suite: Pearson r vs the simulator's truth "
-              f"{scores['all']:.3f} ({detail})")
+        base = scores[BASELINE_KEY]
+        print(f"\nbest model on the simulated test suite: DREAM Pearson score "
+              f"{_text(scores['pearson_score'])} (k-mer ridge {_text(base['pearson_score'])}), "
+              f"Pearson r on all {_text(scores['subsets']['all']['pearson'])} "
+              f"(k-mer ridge {_text(base['subsets']['all']['pearson'])})")
     print(summary["mlflow_ui"])
     return 0 if summary.get("best") else 1
+
+
+def _text(value: float | None) -> str:
+    return "nan" if value is None else f"{value:.3f}"

@@ -13,7 +13,7 @@ from search.experiment import (
     ExperimentDir,
     copy_dir,
 )
-from search.mlflow_utils import browse_text
+from search.mlflow_utils import browse_text, write_run_record
 from search.report import (
     best_row,
     format_table,
@@ -42,6 +42,7 @@ def finish(exp: ExperimentDir, results: Any) -> dict[str, Any]:
     register = doc.get("options", {}).get("register")
     if model_dir is not None and best[RUN_ID]:
         log_best_model(doc["tracking_uri"], best[RUN_ID], model_dir, register)
+        write_run_record(model_dir, best[RUN_ID], doc["tracking_uri"])  # where evaluate logs
         client.set_tag(parent, "best_trial_run_id", best[RUN_ID])
     update_parent(doc, records)
     for path in (exp.path(LEADERBOARD_FILE), exp.path(PLOT_FILE)):

@@ -1,4 +1,4 @@
-"""Small MLflow helpers shared by `train` and the search runner.
+"""Small MLflow helpers shared by `train`, the search runner and `evaluate`.
 
 The default backend is a local SQLite file: MLflow 3.17 refuses a plain `./mlruns` file store
 unless told otherwise, and SQLite is what `mlflow ui --backend-store-uri` reads.
@@ -10,6 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from prixfixe_blocks.atomic import atomic_write_text
+from prixfixe_blocks.errors import DataError
+
 MAX_PARAM_CHARS = 6000  # MLflow's limit on one param value
 MLFLOW_DB = "mlflow.db"  # the default SQLite store's file name (in the base directory)
 UI_ADDRESS = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
@@ -17,6 +20,7 @@ UI_ADDRESS = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
 # sorted by the trials' best validation Pearson (the parent run logs `search_*` metrics only).
 RUNS_VIEW = "runs?workflowType=machine_learning&orderByKey=metrics.%60best_val_pearson%60" \
             "&orderByAsc=false"
+RUN_FILE = "mlflow_run.json"  # in a model directory: the MLflow run that produced it
 
 
 def resolve_tracking_uri(uri: str | None, base_dir: Path) -> str:
@@ -80,3 +84,28 @@ def ensure_experiment(uri: str, name: str) -> str:
     if uri.startswith("sqlite:///"):
         location = (Path(uri[len("sqlite:///"):]).parent / "mlartifacts").resolve().as_uri()
     return client.create_experiment(name, artifact_location=location)
+
+
+def write_run_record(model_dir: Path, run_id: str, tracking_uri: str) -> None:
+    """Record in a model directory the MLflow run that produced it (RUN_FILE, atomically)."""
+    doc = {"run_id": run_id, "tracking_uri": tracking_uri}
+    atomic_write_text(Path(model_dir) / RUN_FILE, json.dumps(doc) + "\n")
+
+
+def read_run_record(model_dir: Path) -> tuple[str, str] | None:
+    """(run id, tracking URI) of the run that produced a model directory, or None when it
+    records none. A record without a URI (written before it was kept) means the default
+    store of `train`: mlflow.db beside the model directory, if that exists."""
+    path = Path(model_dir) / RUN_FILE
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+        run_id = str(doc["run_id"])
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise DataError(f"unreadable ({err})", path=str(path)) from None
+    uri = doc.get("tracking_uri")
+    if not uri:
+        db = Path(model_dir).resolve().parent / MLFLOW_DB
+        uri = f"sqlite:///{db}" if db.is_file() else None
+    return (run_id, str(uri)) if uri else None

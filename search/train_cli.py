@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import mlflow
 
-from prixfixe_blocks.atomic import atomic_write_text
 from prixfixe_blocks.blocks.compose import count_parameters
 from prixfixe_blocks.blocks.registry import block_names, get_block
 from prixfixe_blocks.errors import ConfigError
@@ -23,10 +21,16 @@ from prixfixe_blocks.training.fit import Best, fit
 from prixfixe_blocks.training.model import build_model
 from prixfixe_blocks.training.seqio import read_sequences, write_predictions
 from prixfixe_blocks.training.trainer import Trainer
-from search.mlflow_utils import ensure_experiment, flat_params, resolve_tracking_uri, ui_command
+from search.mlflow_utils import (
+    ensure_experiment,
+    flat_params,
+    read_run_record,
+    resolve_tracking_uri,
+    ui_command,
+    write_run_record,
+)
 
 CHECKPOINT_FILE = "checkpoint.pt"
-RUN_FILE = "mlflow_run.json"
 
 
 def _val_folds(text: str) -> tuple[int, ...]:
@@ -48,10 +52,8 @@ def train_spec(args: argparse.Namespace) -> ModelSpec:
 
 
 def _run_id(out: Path, resume: bool) -> str | None:
-    path = out / RUN_FILE
-    if resume and path.is_file():
-        return str(json.loads(path.read_text())["run_id"])
-    return None
+    record = read_run_record(out) if resume else None
+    return record[0] if record else None
 
 
 def cli_train(args: argparse.Namespace) -> int:
@@ -71,7 +73,7 @@ def cli_train(args: argparse.Namespace) -> int:
     mlflow.set_experiment(experiment_id=ensure_experiment(uri, args.experiment))
     with mlflow.start_run(run_id=_run_id(out, resumed), run_name=out.name) as run:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / RUN_FILE, json.dumps({"run_id": run.info.run_id}) + "\n")
+        write_run_record(out, run.info.run_id, uri)
         if not resumed:
             mlflow.log_params({**flat_params(spec), "data": str(args.data),
                                "val_folds": args.val_folds, "validation": trainer.validation,

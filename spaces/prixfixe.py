@@ -1,8 +1,10 @@
 """The built-in spaces: `prixfixe-grid` (the paper's experiment) and `prixfixe` (everything).
 
-`prixfixe-grid`: one of the three teams' training strategies as a bundle x first x core x final
-block of the top three teams, each block at its published settings (scaled by `--width`):
-3 x 3 x 3 x 3 = 81 combinations, like Rafi et al. 2024.
+`prixfixe-grid`: the paper's experiment (Rafi et al. 2024) as the Prix Fixe port ran it: one of
+the three teams' port strategies as a bundle x first x core x final block of the top three teams,
+each block at the port's settings (the block defaults, scaled by `--width`): 3 x 3 x 3 x 3 = 81
+combinations. With Autosome.org's One Cycle strategy an attention core gets the port's lower
+max learning rate.
 
 `prixfixe`: block choices over the whole registry, each block with the hyperparameters its config
 declares (prixfixe_blocks/ranges.py), plus the strategy fields StrategySpec declares. Nothing
@@ -11,11 +13,11 @@ here knows a block's or strategy's fields: a registered block is searched as it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from prixfixe_blocks.blocks.registry import block_names, get_block
-from prixfixe_blocks.presets import get_preset, preset_names
+from prixfixe_blocks.presets import PORT_STRATEGIES, get_preset, port_strategy, preset_names
 from prixfixe_blocks.ranges import Dist, distributions
 from prixfixe_blocks.registry import component_names
 from prixfixe_blocks.spec import ROLES
@@ -25,13 +27,11 @@ from spaces.base import SpaceFn, block_key, spec_at_width
 TEAMS: tuple[str, ...] = ("autosome", "bhi", "unlockdna")
 
 
-def team_strategy(team: str) -> dict[str, Any]:
-    """A team preset's StrategySpec as flat `strategy.*` keys (run-level fields left out)."""
-    flat = get_preset(team).to_flat()
-    return {
-        k: v for k, v in flat.items()
-        if k.startswith("strategy.") and k.split(".", 1)[1] not in RUN_FIELDS
-    }
+def team_strategy(team: str, core: str) -> dict[str, Any]:
+    """The port's strategy of `team` for `core` as flat `strategy.*` keys (run-level fields
+    left out)."""
+    strategy = asdict(port_strategy(team, core))
+    return {f"strategy.{k}": v for k, v in strategy.items() if k not in RUN_FIELDS}
 
 
 def dream_presets() -> list[str]:
@@ -46,17 +46,17 @@ def _team_blocks(role: str) -> list[str]:
 
 @dataclass
 class PrixfixeGridSpace(SpaceFn):
-    """Strategy bundle x first x core x final of the top three teams, at published settings."""
+    """Port strategy bundle x first x core x final of the top three teams, at port settings."""
 
     def choices(self) -> dict[str, list[Any]]:
         """Every categorical dimension of the grid (before pinning)."""
-        teams = [t for t in TEAMS if t in preset_names()]
+        teams = [t for t in TEAMS if t in PORT_STRATEGIES]
         return {"strategy": teams, **{role: _team_blocks(role) for role in ROLES}}
 
     def sample(self, trial: Any) -> dict[str, Any]:
         picked = {name: trial.suggest_categorical(name, opts)
                   for name, opts in self.choices().items()}
-        return team_strategy(picked["strategy"])
+        return team_strategy(picked["strategy"], picked["core"])
 
     def grid(self) -> dict[str, list[Any]]:
         return {k: v for k, v in self.choices().items() if k not in self.fixed}

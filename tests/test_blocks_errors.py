@@ -78,12 +78,16 @@ def test_tiny_params_are_valid_configs(role: str, name: str) -> None:
 
 
 def test_published_defaults() -> None:
+    """Block defaults are the Prix Fixe port's (the challenge entries' settings: presets.py)."""
     assert make_config("first", "autosome", {}).channels == 256
-    assert make_config("first", "bhi", {}).kernel_sizes == (9, 15)
+    bhi = make_config("first", "bhi", {})
+    assert (bhi.channels, bhi.kernel_sizes) == (160, (9, 15))
+    unlock = make_config("first", "unlockdna", {})
+    assert (unlock.kmer, unlock.n_pseudo) == (3, 8)
     assert make_config("core", "autosome", {}).block_sizes == (128, 128, 64, 64, 64, 64)
     assert make_config("core", "bhi", {}).hidden == 320
     core = make_config("core", "unlockdna", {})
-    assert (core.d_model, core.n_heads, core.n_blocks, core.kernel_size) == (512, 8, 4, 15)
+    assert (core.d_model, core.n_heads, core.n_blocks, core.kernel_size) == (512, 4, 4, 15)
     cam = make_config("core", "camformers", {})
     assert (cam.channels, cam.kernel_size, 2 * cam.n_blocks) == (512, 10, 6)
     assert make_config("final", "camformers", {}).hidden == 256

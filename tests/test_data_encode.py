@@ -87,19 +87,26 @@ def test_vector_pad_even_and_random(plasmid_path: Path):
     assert decode(vector_pad([seq], left, right)) == [left[-5:] + seq + right[:5]]
     assert decode(vector_pad([SEQ110 + "GG"], left, right)) == [SEQ110]
     rng = np.random.default_rng(0)
-    outs = set(decode(vector_pad([seq] * 200, left, right, rng=rng)))
-    assert left[-10:] + seq in outs and seq + right[:10] in outs
-    for o in outs:
-        k = o.index(seq)
-        assert o == left[len(left) - k:] + seq + right[: 10 - k]
+    outs = decode(vector_pad([seq] * 20_000, left, right, rng=rng))
+    # BHI's draws: 3' only (p 0.333), 5' only (0.667 x 0.334), else split evenly
+    shares = {k: sum(o == left[len(left) - k:] + seq + right[: 10 - k] for o in outs) / len(outs)
+              for k in (0, 10, 5)}
+    assert sum(shares.values()) == 1.0
+    assert shares[0] == pytest.approx(0.333, abs=0.015)
+    assert shares[10] == pytest.approx(0.667 * 0.334, abs=0.015)
 
 
 def test_unlock_tokens():
     tok = unlock_tokens([SEQ110, LEFT_ADAPTER + "ACG" + RIGHT_ADAPTER])
     assert tok.shape == (2, 200)
-    assert decode(tok[:, :100]) == [INSERT + "N" * 20, "ACG" + "N" * 97]
+    # centred as Unlock_DNA padded (pandas str.pad side="both", i.e. str.center)
+    assert decode(tok[:, :100]) == ["N" * 10 + INSERT + "N" * 10, "N" * 48 + "ACG" + "N" * 49]
     rc = INSERT.translate(str.maketrans("ACGT", "TGCA"))[::-1]
-    assert decode(tok[:, 100:]) == ["N" * 20 + rc, "N" * 97 + "CGT"]
+    assert decode(tok[:, 100:]) == ["N" * 10 + rc + "N" * 10, "N" * 49 + "CGT" + "N" * 48]
+    rng = np.random.default_rng(0)
+    inserts = ["".join(rng.choice(list("ACGT"), n)) for n in range(60, 101)]
+    tok = unlock_tokens([LEFT_ADAPTER + s + RIGHT_ADAPTER for s in inserts])
+    assert decode(tok[:, :100]) == [s.center(100, "N") for s in inserts]
 
 
 def test_strip_adapters():

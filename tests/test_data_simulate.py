@@ -13,6 +13,7 @@ from prixfixe_blocks.data.encode import decode, plasmid_pad
 from prixfixe_blocks.data.motifs import MOTIFS, pwm, reverse_pwm
 from prixfixe_blocks.data.schema import LEFT_ADAPTER, RIGHT_ADAPTER, open_dataset
 from prixfixe_blocks.data.simulate import simulate
+from prixfixe_blocks.data.suite import PAIRS_FILE, SUITE_DIR, SUITE_FILE, read_suite
 from prixfixe_blocks.data.truth import expression
 from search.cli import main
 
@@ -38,8 +39,9 @@ def test_deterministic_for_a_seed(sim: Path, tmp_path: Path):
     assert np.array_equal(a["expression"], b["expression"])
     assert not np.array_equal(a["sequence"], c["sequence"])
     assert open_dataset(tmp_path / "again").plasmid == open_dataset(sim).plasmid
-    assert table(sim / "test_suite")["sequence"].tolist() == \
-        table(tmp_path / "again" / "test_suite")["sequence"].tolist()
+    for name in (SUITE_FILE, PAIRS_FILE):
+        assert (sim / SUITE_DIR / name).read_bytes() == \
+            (tmp_path / "again" / SUITE_DIR / name).read_bytes()
 
 
 def test_sequences_look_like_dream(sim: Path):
@@ -69,26 +71,26 @@ def test_labels_track_truth_as_documented(sim: Path):
     assert np.allclose(expression(codes.astype(np.uint8), lengths), e[:50], atol=1e-4)
 
 
-def test_test_suite(sim: Path):
-    t = table(sim / "test_suite")
-    meta = open_dataset(sim / "test_suite")
-    assert {k: v for k, v in meta.rows.items() if k != "total"} == {
-        "random": 200, "high": 200, "low": 200, "snv": 200, "motif_perturbation": 200}
-    assert np.corrcoef(t["expression"], t["true_expression"])[0, 1] > 0.98
-    sub, e = t["subset"], t["true_expression"]
-    assert e[sub == "high"].min() > np.median(e[sub == "random"]) > e[sub == "low"].max()
-    assert set(t["pair_id"][np.isin(sub, ["random", "high", "low"])]) == {-1}
+def test_test_suite_is_written_in_the_suite_format(sim: Path):
+    suite = read_suite(sim / SUITE_DIR / SUITE_FILE, pairs=sim / SUITE_DIR / PAIRS_FILE)
+    truth = read_suite(sim / SUITE_DIR / SUITE_FILE, measure="true_expression").measured
+    assert {k: len(v) for k, v in suite.members.items()} == {
+        "all": 1000, "random": 200, "high": 200, "low": 200, "snv": 200,
+        "motif_perturbation": 200}
+    assert np.corrcoef(suite.measured, truth)[0, 1] > 0.98
+    e = {name: truth[idx] for name, idx in suite.members.items()}
+    assert e["high"].min() > np.median(e["random"]) > e["low"].max()
+    seqs = suite.sequences.to_pylist()
+    assert set(suite.pairs) == {"snv", "motif_perturbation"}
     for name, n_diff in (("snv", 1), ("motif_perturbation", 3)):
-        idx = np.flatnonzero(sub == name)
-        ref, alt = idx[0::2], idx[1::2]
-        assert (t["role"][ref] == "ref").all() and (t["role"][alt] == "alt").all()
-        assert np.array_equal(t["pair_id"][ref], t["pair_id"][alt])
+        ref, alt = suite.pairs[name]
+        assert len(ref) == 100 and set(ref) | set(alt) == set(suite.members[name])
         for i, j in zip(ref, alt, strict=True):
-            a, b = t["sequence"][i], t["sequence"][j]
+            a, b = seqs[i], seqs[j]
             diff = [k for k in range(len(a)) if a[k] != b[k]]
             assert len(diff) == n_diff and 17 <= min(diff) and max(diff) < len(a) - 13
-    motif = np.flatnonzero(sub == "motif_perturbation")
-    assert (e[motif[0::2]] - e[motif[1::2]]).mean() > 0.3  # Reb1/Hsf1 sites activate
+    ref, alt = suite.pairs["motif_perturbation"]
+    assert (truth[ref] - truth[alt]).mean() > 0.3  # Reb1/Hsf1 sites activate
 
 
 def test_plasmid_flanks_work_with_encodings(sim: Path):

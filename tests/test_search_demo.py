@@ -14,11 +14,13 @@ def test_demo_simulates_searches_scores_and_prints_where_to_browse(tmp_path: Pat
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
     assert (tmp_path / "data" / "dataset.json").is_file()
-    assert (tmp_path / "data" / "test_suite" / "dataset.json").is_file()
+    assert (tmp_path / "data" / "test_suite" / "suite.tsv").is_file()
     search = tmp_path / "runs" / "demo"
     for name in ("leaderboard.csv", "curves.png", "best_model/spec.json", "best_model/weights.pt"):
         assert (search / name).is_file(), name
     assert not (Path.cwd() / "mlruns").exists()  # artifacts stay beside the SQLite store
-    score = re.search(r"Pearson r vs the simulator's truth (-?\d\.\d+|nan)", out)
+    score = re.search(r"DREAM Pearson score (\d\.\d+|nan) \(k-mer ridge (\d\.\d+)\)", out)
     assert score, out[-3000:]
+    assert "k-mer r" in out and "snv (alt - ref)" in out  # evaluate's table
+    assert "metrics logged to run" in out  # on the best trial's MLflow run
     assert f"mlflow ui --backend-store-uri sqlite:///{tmp_path.resolve() / 'mlflow.db'}" in out

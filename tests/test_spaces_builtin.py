@@ -8,6 +8,8 @@ import pytest
 
 from prixfixe_blocks.blocks.registry import tiny_params
 from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.presets import get_preset
+from prixfixe_blocks.spec import ROLES
 from spaces import check_space, config_to_spec, grid_size, load_space, parse_fixes, sample_configs
 from spaces.prixfixe import TEAMS, block_distributions
 
@@ -27,6 +29,21 @@ def test_grid_enumerates_all_81_combinations_at_tiny_width() -> None:
     bhi = next(c for c in configs if c["strategy"] == "bhi")
     assert (bhi["strategy.encoding"], bhi["strategy.target"]) == ("bhi", "huber")
     assert "strategy.epochs" not in bhi  # set by the run, not the bundle
+
+
+def test_grid_is_the_prix_fixe_ports_experiment() -> None:
+    """Port blocks and strategies: the grid's DREAM combinations are the DREAM presets (One
+    Cycle's max lr 0.001 with an attention core) and Unlock_DNA's bundle masks 20% of bases."""
+    configs = sample_configs(load_space("prixfixe-grid"), 500, grid=True)
+    by_blocks = {(c["strategy"], c["first"], c["core"], c["final"]): c for c in configs}
+    for preset in ("dream-cnn", "dream-rnn", "dream-attn"):
+        spec = get_preset(preset)
+        config = by_blocks[("autosome", *(spec.block(role).name for role in ROLES))]
+        core_width = {f"core.{k}": v for k, v in spec.core.params.items()}  # dream-attn's 256
+        assert config_to_spec(config, core_width) == spec
+    unlock = by_blocks[("unlockdna", "unlockdna", "unlockdna", "unlockdna")]
+    assert unlock["strategy.mask_fraction"] == 0.2 != get_preset("unlockdna").strategy.mask_fraction
+    assert by_blocks[("autosome", "unlockdna", "bhi", "bhi")]["strategy.lr"] == 0.005
 
 
 def test_fix_pins_a_choice_and_shrinks_the_grid() -> None:
@@ -78,7 +95,7 @@ def test_small_width_sits_between_tiny_and_published() -> None:
     config = sample_configs(load_space("prixfixe-grid", width="small",
                                        fixed={"first": "bhi"}), 1, grid=True)[0]
     channels = config_to_spec(config).first.params["channels"]
-    assert tiny_params("first", "bhi")["channels"] < channels < 256
+    assert tiny_params("first", "bhi")["channels"] < channels < 160
 
 
 def test_spaces_pickle_by_reference_and_sample_the_same() -> None:

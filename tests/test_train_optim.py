@@ -76,6 +76,18 @@ def test_adam_warmup_clips_value_and_norm() -> None:
     assert (other.clip_norm, other.clip_value) == (None, None)
 
 
+def test_gradients_are_clipped_by_norm_then_by_value() -> None:
+    """Unlock_DNA clips to global norm 1 first, then to value 0.5 (the other order keeps 0.1)."""
+    model = nn.Linear(2, 1, bias=False)
+    opt = make_optimization(StrategySpec(optimizer="adam_warmup"), model, 10)
+    model.weight.grad = torch.tensor([[10.0, 0.1]])
+    opt.step(model)
+    norm_clipped = torch.tensor([10.0, 0.1]) / torch.tensor([10.0, 0.1]).norm()
+    expected = norm_clipped.clamp(-0.5, 0.5)
+    assert torch.allclose(model.weight.grad.flatten(), expected)
+    assert model.weight.grad[0, 1] < 0.02
+
+
 def test_scheduler_stops_stepping_past_the_planned_steps() -> None:
     lrs, _ = _lrs(StrategySpec(optimizer="adamw_onecycle"), 5)
     model = nn.Linear(2, 1)

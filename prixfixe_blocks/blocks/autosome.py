@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from prixfixe_blocks.blocks.base import Block, FinalBlock, Shape, check_config
-from prixfixe_blocks.blocks.layers import ConvBnAct, SqueezeExcite
+from prixfixe_blocks.blocks.layers import ConvBnAct, SqueezeExcite, legnet_init
 from prixfixe_blocks.blocks.registry import register_block
 from prixfixe_blocks.ranges import Floats, Ints, Widths, param
 from prixfixe_blocks.strategies.targets import Target
@@ -31,6 +31,7 @@ class AutosomeFirst(Block):
     def __init__(self, config: AutosomeFirstConfig, in_shape: Shape) -> None:
         super().__init__(config, in_shape)
         self.stem = ConvBnAct(in_shape.channels, config.channels, config.kernel_size)
+        self.apply(legnet_init)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.stem(x)
@@ -78,7 +79,7 @@ class EffBlock(nn.Module):
 
 
 class ConcatResidual(nn.Module):
-    """EffBlock output concatenated with its input, then a k conv resizes to the block size."""
+    """The input concatenated with its EffBlock output, then a k conv resizes to the block size."""
 
     def __init__(self, in_channels: int, size: int, config: AutosomeCoreConfig) -> None:
         super().__init__()
@@ -86,7 +87,7 @@ class ConcatResidual(nn.Module):
         self.resize = ConvBnAct(2 * in_channels, size, config.kernel_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.resize(torch.cat([self.inner(x), x], dim=1))
+        return self.resize(torch.cat([x, self.inner(x)], dim=1))
 
 
 @register_block("core", "autosome", AutosomeCoreConfig)
@@ -99,6 +100,7 @@ class AutosomeCore(Block):
         self.blocks = nn.Sequential(
             *(ConcatResidual(w_in, w_out, config) for w_in, w_out in pairwise(widths))
         )
+        self.apply(legnet_init)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.blocks(x)
@@ -107,6 +109,8 @@ class AutosomeCore(Block):
 @dataclass(frozen=True)
 class AutosomeFinalConfig:
     dropout: float = param(0.0, search=Floats(0.0, 0.5))  # before the 1x1 conv (0 as published)
+    # SiLU after the 1x1 conv (the challenge entry; the Prix Fixe port dropped it)
+    silu: bool = param(False)
 
     def __post_init__(self) -> None:
         check_config(self, fractions=("dropout",))
@@ -120,6 +124,8 @@ class AutosomeFinal(FinalBlock):
         super().__init__(config, in_shape, target)
         self.dropout = nn.Dropout(config.dropout)
         self.mapper = nn.Conv1d(in_shape.channels, self.n_outputs, 1)
+        self.activation = nn.SiLU() if config.silu else nn.Identity()
+        self.apply(legnet_init)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.mapper(self.dropout(x)).mean(dim=-1)
+        return self.activation(self.mapper(self.dropout(x))).mean(dim=-1)

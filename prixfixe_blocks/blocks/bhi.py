@@ -15,8 +15,8 @@ from prixfixe_blocks.strategies.targets import Target
 
 @dataclass(frozen=True)
 class BHIFirstConfig:
-    # output channels of each parallel conv (160 in the Prix Fixe presets)
-    channels: int = param(256, search=Widths(), tiny=8)
+    # output channels of each parallel conv (160 in the Prix Fixe port, 256 in the challenge)
+    channels: int = param(160, search=Widths(), tiny=8)
     kernel_sizes: tuple[int, ...] = param((9, 15))  # one parallel conv per kernel size
     dropout: float = param(0.2, search=Floats(0.0, 0.5))  # after the concatenated convs
 
@@ -44,8 +44,8 @@ class BHICoreConfig:
     # output channels of the parallel convs, in total (split evenly over the two kernels)
     channels: int = param(320, search=Widths(), tiny=16, multiple_of=2)
     kernel_sizes: tuple[int, ...] = param((9, 15))  # one parallel conv per kernel size
-    dropout: float = param(0.2, search=Floats(0.0, 0.5))  # dropout after the Bi-LSTM
-    dropout_out: float = param(0.5, search=Floats(0.0, 0.5))  # after the parallel convs
+    dropout: float = param(0.2, search=Floats(0.0, 0.5))  # after each parallel conv's ReLU
+    dropout_out: float = param(0.5, search=Floats(0.0, 0.5))  # then after the concatenation
 
     def __post_init__(self) -> None:
         check_config(self, positive=("hidden", "channels"), fractions=("dropout", "dropout_out"),
@@ -57,19 +57,19 @@ class BHICoreConfig:
 
 @register_block("core", "bhi", BHICoreConfig)
 class BHICore(Block):
-    """Bi-LSTM -> dropout -> parallel convs (k=9, 15) -> concatenation -> dropout."""
+    """Bi-LSTM -> parallel convs k=9/15 (ReLU, dropout 0.2) -> concatenation -> dropout 0.5."""
 
     def __init__(self, config: BHICoreConfig, in_shape: Shape) -> None:
         super().__init__(config, in_shape)
         self.lstm = nn.LSTM(in_shape.channels, config.hidden, batch_first=True,
                             bidirectional=True)
-        self.dropout = nn.Dropout(config.dropout)
         self.convs = ParallelConvs(2 * config.hidden, config.channels // len(config.kernel_sizes),
-                                   config.kernel_sizes, config.dropout_out)
+                                   config.kernel_sizes, config.dropout)
+        self.dropout_out = nn.Dropout(config.dropout_out)
 
     def forward(self, x: Tensor) -> Tensor:
         y, _ = self.lstm(x.transpose(1, 2))
-        return self.convs(self.dropout(y.transpose(1, 2)))
+        return self.dropout_out(self.convs(y.transpose(1, 2)))
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,10 @@ LUT = np.full(256, N, dtype=np.uint8)
 for _i, _ch in enumerate("ACGTNM"):
     LUT[ord(_ch)] = _i
     LUT[ord(_ch.lower())] = _i
+# BHI's random vector padding: only 3' when a first draw < 0.333, else only 5' when a second
+# draw > 0.666, else both sides (as probabilities of one draw).
+VECTOR_PAD_3P = 0.333
+VECTOR_PAD_5P = (1 - 0.333) * (1 - 0.666)
 COMPLEMENT = np.array([T, G, C, A, N, M], dtype=np.uint8)
 _CODE_CHARS = np.frombuffer(b"ACGTNM", dtype=np.uint8)
 
@@ -101,29 +105,29 @@ def vector_pad(seqs: Seqs, left_flank: str, right_flank: str, *, length: int = 1
                rng: np.random.Generator | None = None) -> np.ndarray:
     """BHI encoding: trim on the right if longer than ``length``; pad shorter sequences with
     vector sequence (the end of ``left_flank`` 5', the start of ``right_flank`` 3'). With ``rng``
-    each short sequence is padded 5', 3' or on both sides (split at random), else split evenly
-    (the extra base on the 3' side)."""
+    each short sequence is padded only 3' (p = 0.333), only 5' (0.667 x 0.334) or on both sides
+    (the rest), as BHI drew it; both sides and no ``rng`` split evenly (the extra base 3')."""
     seqs = as_string_array(seqs)
     lengths = np.diff(string_buffers(seqs)[1])
     used = np.minimum(lengths, length)
     short = length - used
-    if rng is None:
-        pad = short // 2
-    else:
-        side = rng.integers(0, 3, size=len(short))
-        split = (rng.random(len(short)) * (short + 1)).astype(np.int64)
-        pad = np.select([side == 0, side == 1], [short, np.zeros_like(short)], split)
+    pad = short // 2
+    if rng is not None:
+        draw = rng.random(len(short))
+        pad = np.select([draw < VECTOR_PAD_3P, draw < VECTOR_PAD_3P + VECTOR_PAD_5P],
+                        [np.zeros_like(short), short], pad)
     return _window(seqs, length, avail=used, pad_left=pad, left=left_flank, right=right_flank)
 
 
 def unlock_tokens(seqs: Seqs, *, strip_left: int = 17, strip_right: int = 13,
                   length: int = 100) -> np.ndarray:
-    """Unlock_DNA tokens: drop both adapters, N-pad (right) or trim to ``length``, then append the
-    reverse complement of that window -> uint8 (B, 2 * length)."""
+    """Unlock_DNA tokens: drop both adapters, centre in ``length`` N-padded positions (the extra
+    N 3', as Python's ``str.center`` does for an even width) or trim on the right, then append
+    the reverse complement of that window -> uint8 (B, 2 * length)."""
     seqs = as_string_array(seqs)
     lengths = np.diff(string_buffers(seqs)[1])
     avail = np.clip(lengths - strip_left - strip_right, 0, length)
-    fwd = _window(seqs, length, start=strip_left, avail=avail)
+    fwd = _window(seqs, length, start=strip_left, avail=avail, pad_left=(length - avail) // 2)
     return np.concatenate([fwd, reverse_complement(fwd)], axis=1)
 
 

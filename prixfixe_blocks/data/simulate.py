@@ -24,11 +24,12 @@ integer labels exactly as the converter does for real DREAM data. Measured on 20
 mean 11.1, sd 2.3 (real sample: 11.15, 2.35); Pearson r(label, truth) ~0.82 overall, ~0.76 for
 singletons, ~0.94 for the others.
 
-Test suite (``DIR/test_suite/``, same format plus ``subset``, ``pair_id``, ``role``), measured
-precisely (label = e + N(0, 0.15), no singletons): ``random``; ``high`` / ``low`` (top / bottom
-of 10x as many random candidates); ``snv`` (ref + alt with one substitution in the insert);
-``motif_perturbation`` (ref with a planted Reb1 or Hsf1 site, alt with 3 of its positions
-mutated). Everything is seeded: the same seed gives byte-identical shards.
+Test suite (``DIR/test_suite/suite.tsv`` + ``pairs.tsv``, the suite format of ``evaluate``:
+prixfixe_blocks/data/suite.py), measured precisely (label = e + N(0, 0.15), no singletons):
+``random``; ``high`` / ``low`` (top / bottom of 10x as many random candidates); ``snv`` (ref +
+alt with one substitution in the insert); ``motif_perturbation`` (ref with a planted Reb1 or
+Hsf1 site, alt with 3 of its positions mutated). Everything is seeded: the same seed gives
+byte-identical shards and suite files.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ from prixfixe_blocks.data.motifs import MOTIFS
 from prixfixe_blocks.data.plasmid import make_flanks
 from prixfixe_blocks.data.schema import LEFT_ADAPTER, RIGHT_ADAPTER, stable_fold
 from prixfixe_blocks.data.seqgen import BYTES, random_codes, to_strings
-from prixfixe_blocks.data.testsuite import test_suite_tables
+from prixfixe_blocks.data.suite import SUITE_DIR
+from prixfixe_blocks.data.testsuite import TRUTH, write_test_suite
 from prixfixe_blocks.data.truth import MAX_BIN, expression
 from prixfixe_blocks.data.writer import DatasetWriter, prepare_output
 
@@ -64,12 +66,12 @@ def measure(truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _table(codes: np.ndarray, lengths: np.ndarray, label: np.ndarray,
-           truth: np.ndarray, extra: dict[str, pa.Array] | None = None) -> pa.Table:
+           truth: np.ndarray) -> pa.Table:
     seqs = to_strings(codes, lengths)
     cols = {"sequence": seqs, TARGET: pa.array(label), "fold": pa.array(stable_fold(seqs, N_FOLDS)),
             "is_singleton": pa.array((label == np.round(label)).astype(np.int8)),
-            "true_expression": pa.array(truth)}
-    return pa.table({**cols, **(extra or {})})
+            TRUTH: pa.array(truth)}
+    return pa.table(cols)
 
 
 def train_chunk(seed: int, index: int, n: int) -> pa.Table:
@@ -91,7 +93,7 @@ def simulated_flanks(seed: int, flank_bp: int = 500) -> dict[str, str]:
 
 def simulate(out: str | Path, rows: int, *, seed: int = 0, test_rows: int | None = None,
              shard_rows: int = 1_000_000, overwrite: bool = False) -> dict:
-    """Write ``rows`` training rows to ``out`` and the test suite to ``out/test_suite``."""
+    """Write ``rows`` training rows to ``out`` and the test suite to ``out/test_suite/``."""
     out = Path(out)
     prepare_output(out, overwrite)
     test_rows = test_rows if test_rows is not None else int(np.clip(rows // 100, 100, 2000))
@@ -103,12 +105,7 @@ def simulate(out: str | Path, rows: int, *, seed: int = 0, test_rows: int | None
                        shard_rows=shard_rows) as writer:
         for index, start in enumerate(range(0, rows, CHUNK)):
             writer.write(train_chunk(seed, index, min(CHUNK, rows - start)))
-        with DatasetWriter(writer.tmp / "test_suite", targets=[TARGET], n_folds=N_FOLDS,
-                           source={**source, "test_suite": True}, plasmid=flanks,
-                           shard_rows=shard_rows, split_column="subset") as suite:
-            for parts in test_suite_tables(seed, test_rows):
-                suite.write(_table(*parts))
-            suite.commit()
+        write_test_suite(writer.tmp / SUITE_DIR, seed, test_rows, TARGET)
         meta = writer.commit({"test_rows_per_subset": test_rows})
     return {"rows": meta.rows["total"], "seconds": time.perf_counter() - t0}
 
@@ -118,7 +115,7 @@ def cli_simulate(args: argparse.Namespace) -> int:
     result = simulate(args.out, args.rows, seed=args.seed, test_rows=args.test_rows,
                       shard_rows=args.shard_rows, overwrite=args.overwrite)
     rate = result["rows"] / max(result["seconds"], 1e-9)
-    print(f"wrote {result['rows']:,} rows (+ test_suite/) to {args.out} "
+    print(f"wrote {result['rows']:,} rows (+ {SUITE_DIR}/) to {args.out} "
           f"in {result['seconds']:.1f} s ({rate:,.0f} rows/s)")
     return 0
 

@@ -1,25 +1,28 @@
 """The simulated test suite: random, high, low, SNV pairs and motif perturbation pairs.
 
 Each subset is generated from its own seeded stream and measured precisely (label = truth +
-N(0, 0.15), no singletons), like the real DREAM test set. Pair subsets give ``ref`` / ``alt``
-rows sharing a ``pair_id``; other rows have pair_id -1 and role "".
+N(0, 0.15), no singletons), like the real DREAM test set. It is written in the suite format of
+`evaluate` (prixfixe_blocks/data/suite.py): suite.tsv with the label, the truth
+(``true_expression``) and the subset of each sequence, and pairs.tsv with the (ref, alt) pairs
+of the pair subsets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from prixfixe_blocks.data.motifs import MOTIFS, sample_site
-from prixfixe_blocks.data.seqgen import CODE, LEFT_LEN, RIGHT_LEN, random_codes
+from prixfixe_blocks.data.seqgen import CODE, LEFT_LEN, RIGHT_LEN, random_codes, to_strings
+from prixfixe_blocks.data.suite import write_suite
 from prixfixe_blocks.data.truth import expression
 
 TEST_SD = 0.15
 SUBSETS = ("random", "high", "low", "snv", "motif_perturbation")
+PAIRED = ("snv", "motif_perturbation")
 PERTURBED = ("Reb1", "Hsf1")
-Parts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, pa.Array]]
+TRUTH = "true_expression"  # the noise-free column of simulated data
 
 
 def _extremes(rng: np.random.Generator, n: int, high: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -73,21 +76,24 @@ def _subset(rng: np.random.Generator, name: str, n: int) -> tuple[np.ndarray, np
     return _motif_pairs(rng, max(1, n // 2))
 
 
-def test_suite_tables(seed: int, rows_per_subset: int) -> Iterator[Parts]:
-    """Per subset: (codes, lengths, label, truth, extra columns) with subset/pair_id/role."""
-    next_pair = 0
+def write_test_suite(directory: Path, seed: int, rows_per_subset: int, measure: str) -> None:
+    """Write suite.tsv (sequence, `measure`, true_expression, subset) and pairs.tsv into
+    `directory` (created)."""
+    seqs: list[str] = []
+    labels, truths, subsets = [], [], []
+    pairs: list[tuple[str, str, str]] = []
     for k, name in enumerate(SUBSETS):
         rng = np.random.default_rng([seed, 2, k])
         codes, lengths = _subset(rng, name, rows_per_subset)
         truth = expression(codes, lengths)
-        label = (truth + rng.standard_normal(len(truth)) * TEST_SD).astype(np.float32)
-        n = len(codes)
-        if name in ("snv", "motif_perturbation"):
-            pair_id = next_pair + np.arange(n) // 2
-            role = ["ref", "alt"] * (n // 2)
-            next_pair += n // 2
-        else:
-            pair_id, role = np.full(n, -1), [""] * n
-        extra = {"subset": pa.array([name] * n), "pair_id": pa.array(pair_id, pa.int64()),
-                 "role": pa.array(role, pa.string())}
-        yield codes, lengths, label, truth, extra
+        labels.append((truth + rng.standard_normal(len(truth)) * TEST_SD).astype(np.float32))
+        truths.append(truth)
+        strings = to_strings(codes, lengths).to_pylist()
+        if name in PAIRED:
+            pairs.extend((name, ref, alt) for ref, alt in zip(strings[0::2], strings[1::2],
+                                                               strict=True))
+        seqs.extend(strings)
+        subsets.extend([name] * len(strings))
+    directory.mkdir(parents=True, exist_ok=True)
+    write_suite(directory, seqs, {measure: np.concatenate(labels), TRUTH: np.concatenate(truths)},
+                subsets, pairs)

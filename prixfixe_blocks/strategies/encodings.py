@@ -3,8 +3,9 @@
 Each scheme is a small `Encoding` subclass registered in `ENCODINGS`; the `Encoder` runs one
 (strand flips, masking, targets) vectorized through `prixfixe_blocks.data.encode`. Published:
 - "autosome": 5' plasmid padding to 150 bp, one-hot (N = 0.25) + is_reverse + is_singleton;
-- "bhi": 110 bp, one-hot (N = 0), random vector padding at training time;
-- "unlockdna": adapters dropped, N-padded to 100, sequence + reverse complement = 200 tokens.
+- "bhi": 110 bp, one-hot (N = 0), random vector padding (beyond the adapters) at training time;
+- "unlockdna": adapters dropped, centred in 100 N-padded positions, sequence + reverse
+  complement = 200 tokens.
 A dataset without a plasmid (e.g. DeepSTARR) uses its longest sequence as the length and pads
 with N. The parameters are an `EncodingParams`, stored in a model directory so that prediction
 needs nothing else.
@@ -112,16 +113,22 @@ class AutosomeEncoding(Encoding):
 
 @ENCODINGS.register("bhi")
 class BHIEncoding(Encoding):
-    """110 bp, one-hot (N = 0), random vector padding at training time."""
+    """110 bp, one-hot (N = 0), random vector padding at training time.
+
+    Sequences keep their adapters, so the padding is the vector beyond them: the left flank
+    without its last 17 bases, the right flank without its first 13 (BHI's vector sequences).
+    """
 
     def codes(self, seqs: pa.Array, p: EncodingParams, rng: np.random.Generator | None
               ) -> np.ndarray:
-        return encode.vector_pad(seqs, p.left_flank, p.right_flank, length=p.length, rng=rng)
+        left = p.left_flank[: len(p.left_flank) - LEFT_ADAPTER_LEN]
+        return encode.vector_pad(seqs, left, p.right_flank[RIGHT_ADAPTER_LEN:],
+                                 length=p.length, rng=rng)
 
 
 @ENCODINGS.register("unlockdna")
 class UnlockEncoding(Encoding):
-    """Adapters dropped, N-padded to 100, sequence + reverse complement = 200 tokens."""
+    """Adapters dropped, centred in 100 N-padded positions, + reverse complement = 200 tokens."""
 
     kind, channels, dream_length = "tokens", 6, 100
     strip_left, strip_right = LEFT_ADAPTER_LEN, RIGHT_ADAPTER_LEN

@@ -5,7 +5,7 @@ Each recipe is a function registered in `OPTIMIZERS` that builds an `Optimizatio
 - "adamw_cosine": AdamW + cosine annealing from strategy.lr to 0 over the run;
 - "adam_warmup": Adam (betas 0.9/0.98, eps 1e-9) + the Transformer warm-up schedule
   d^-0.5 * min(step^-0.5, step * warmup^-1.5), scaled so that its peak equals strategy.lr;
-  gradients clipped to norm 1.0 and value 0.5.
+  gradients clipped to global norm 1.0, then to value 0.5.
 Schedules are built from plain callables/objects so that their state dicts hold only numbers
 (checkpoints load with `torch.load(weights_only=True)`).
 """
@@ -57,12 +57,13 @@ class Optimization:
     clip_value: float | None = None
 
     def step(self, model: nn.Module) -> None:
-        """Clip gradients (if configured), step the optimizer and then the schedule."""
+        """Clip gradients (if configured: by global norm, then by value, in Unlock_DNA's
+        order), step the optimizer and then the schedule."""
         params = [p for p in model.parameters() if p.grad is not None]
-        if self.clip_value is not None:
-            nn.utils.clip_grad_value_(params, self.clip_value)
         if self.clip_norm is not None:
             nn.utils.clip_grad_norm_(params, self.clip_norm)
+        if self.clip_value is not None:
+            nn.utils.clip_grad_value_(params, self.clip_value)
         self.optimizer.step()
         if self.scheduler.last_epoch < self.total_steps:  # past the plan: keep the final lr
             self.scheduler.step()

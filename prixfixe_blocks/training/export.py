@@ -2,17 +2,20 @@
 
 A model directory holds `spec.json` (the flat ModelSpec), `weights.pt` (the state dict) and
 `model.json` (encoding parameters such as the plasmid flanks, target names and stats): prediction
-needs nothing else, in particular not the training dataset. Every file is written atomically.
+needs nothing else, in particular not the training dataset. `model.json` also records where the
+model was trained (`dataset`: {"path", "val_folds"}), which `evaluate` fits its baseline on.
+Every file is written atomically.
 
 An ensemble directory holds `ensemble.json` listing member model directories (paths relative
 to it, so the directory can be moved); it predicts the mean of its members' predictions.
-`load_predictor` opens either kind, so `predict` and `evaluate` take both.
+`load_predictor` and `trained_on` open either kind, so `predict` and `evaluate` take both.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,32 @@ MODEL_FORMAT = 1
 SPEC_FILE, WEIGHTS_FILE, META_FILE = "spec.json", "weights.pt", "model.json"
 ENSEMBLE_FILE = "ensemble.json"
 ENSEMBLE_FORMAT = 1
+DATASET_KEY = "dataset"  # model.json: the training dataset (TrainedOn)
+
+
+@dataclass(frozen=True)
+class TrainedOn:
+    """The dataset a model was trained on (absolute path) and its validation folds."""
+
+    path: str
+    val_folds: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "val_folds": list(self.val_folds)}
+
+
+def trained_on(model_dir: str | Path) -> TrainedOn | None:
+    """What model.json records about the training dataset (None: not recorded); for an
+    ensemble, what its first member's records."""
+    members = ensemble_members(model_dir)
+    path = (members[0] if members else Path(model_dir)) / META_FILE
+    entry = _read_json(path).get(DATASET_KEY)
+    if not entry:
+        return None
+    try:
+        return TrainedOn(str(entry["path"]), tuple(int(f) for f in entry["val_folds"]))
+    except (KeyError, TypeError, ValueError) as err:
+        raise DataError(f"unreadable ({err})", path=str(path), field=DATASET_KEY) from None
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
@@ -51,7 +80,8 @@ def load_torch_file(path: Path, device: torch.device | str = "cpu") -> Any:
 
 
 def save_model(model_dir: Path, spec: ModelSpec, params: EncodingParams,
-               stats: list[tuple[float, ...]] | None, model: nn.Module) -> Path:
+               stats: list[tuple[float, ...]] | None, model: nn.Module,
+               dataset: TrainedOn | None = None) -> Path:
     """Write spec.json, weights.pt and model.json into `model_dir` (created if needed)."""
     meta = {
         "format_version": MODEL_FORMAT,
@@ -59,6 +89,7 @@ def save_model(model_dir: Path, spec: ModelSpec, params: EncodingParams,
         "targets": list(params.targets),
         "target_stats": [list(s) for s in stats] if stats else None,
         "n_parameters": count_parameters(model),
+        DATASET_KEY: dataset.to_dict() if dataset else None,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}

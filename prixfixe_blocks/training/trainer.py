@@ -25,7 +25,12 @@ from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.spec import ModelSpec
 from prixfixe_blocks.strategies.encodings import make_encoder
 from prixfixe_blocks.strategies.optim import make_optimization
-from prixfixe_blocks.training.export import atomic_torch_save, load_torch_file, save_model
+from prixfixe_blocks.training.export import (
+    TrainedOn,
+    atomic_torch_save,
+    load_torch_file,
+    save_model,
+)
 from prixfixe_blocks.training.metrics import regression_metrics
 from prixfixe_blocks.training.model import (
     build_model,
@@ -215,7 +220,8 @@ class Trainer:
     def export(self, model_dir: str | Path) -> Path:
         """Write spec.json, weights and encoding/target meta: all that prediction needs."""
         return save_model(Path(model_dir), self.spec, self.encoder.params,
-                          target_stats(self.meta), self.model)
+                          target_stats(self.meta), self.model,
+                          TrainedOn(str(self.data_dir.resolve()), self.val_folds))
 
 
 def _as_tuple(value: Any) -> Any:

@@ -1,0 +1,88 @@
+"""The k-mer ridge baseline: exact k-mer statistics, a planted signal recovered, the rows used."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from prixfixe_blocks.data.schema import open_dataset
+from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.evaluation import kmers
+from prixfixe_blocks.evaluation.baseline import fit_baseline
+from prixfixe_blocks.evaluation.kmer_ridge import fit_kmer_ridge
+from prixfixe_blocks.evaluation.kmers import N_FEATURES, OFFSETS, KmerStats, count_matrix, encode
+from prixfixe_blocks.training.metrics import pearson
+from tests.evaluate_support import split_dataset
+from tests.train_support import make_dream_dataset
+
+
+def naive_counts(seq: str) -> np.ndarray:
+    """Counts of every 1- to 6-mer without N, by the definition."""
+    out = np.zeros(N_FEATURES)
+    for k in range(1, 7):
+        for j in range(len(seq) - k + 1):
+            word = seq[j: j + k]
+            if "N" not in word:
+                out[OFFSETS[k - 1] + int(word.translate(str.maketrans("ACGT", "0123")), 4)] += 1
+    return out
+
+
+@pytest.mark.parametrize("max_row_pairs", [kmers.MAX_ROW_PAIRS, 0])  # pair counts, products
+def test_kmer_statistics_equal_the_dense_products(max_row_pairs: int,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kmers, "MAX_ROW_PAIRS", max_row_pairs)
+    rng = np.random.default_rng(3)
+    seqs = ["".join(rng.choice(list("ACGTN"), p=[0.24] * 4 + [0.04], size=n))
+            for n in rng.integers(2, 40, size=60)]
+    x = count_matrix(encode(seqs))
+    assert np.array_equal(x, np.stack([naive_counts(s) for s in seqs]))
+    y = rng.standard_normal((60, 2))
+    stats = KmerStats(2)
+    stats.add(encode(seqs[:25]), y[:25])
+    rest = KmerStats(2)
+    rest.add(encode(seqs[25:]), y[25:])
+    both = stats.merged(rest)
+    assert both.n == 60
+    assert np.array_equal(both.gram(), x.T @ x)  # the prefix decomposition is exact
+    assert np.allclose(both.sums, x.sum(axis=0)) and np.allclose(both.xty, x.T @ y)
+
+
+def test_ridge_recovers_a_planted_kmer_signal_quickly() -> None:
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), size=80)) for _ in range(4000)]
+    weights = np.zeros(N_FEATURES)
+    weights[: OFFSETS[3]] = rng.standard_normal(OFFSETS[3])  # every 1- to 3-mer
+    weights[rng.choice(np.arange(OFFSETS[5], OFFSETS[6]), 30, replace=False)] = \
+        3 * rng.standard_normal(30)  # and 30 6-mers
+    signal = count_matrix(encode(seqs)) @ weights
+    y = signal + rng.standard_normal(len(seqs)) * 0.3 * signal.std()
+    start = time.perf_counter()
+    model = fit_kmer_ridge(seqs[:3000], y[:3000], rng.random(3000) < 0.1)
+    seconds = time.perf_counter() - start
+    pred = model.predict(seqs[3000:])[:, 0]
+    assert pearson(pred, y[3000:]) > 0.9  # the ceiling (signal vs y) is ~0.95
+    assert pearson(pred, signal[3000:]) > 0.95
+    assert np.isfinite(model.holdout_pearson) and model.n_rows == 3000
+    assert seconds < 60, f"{seconds:.1f} s for 3,000 rows"  # ~3 s alone on 2 cores
+
+
+def test_baseline_fits_the_train_split_or_the_non_validation_folds(
+        shared_data: Path, tmp_path: Path) -> None:
+    split = split_dataset(tmp_path / "split", 1200)
+    meta = open_dataset(split)
+    base = fit_baseline(str(split), meta.targets, val_folds=(5,))
+    assert base.rows == base.available == meta.splits["train"]  # never val or test rows
+    assert meta.splits["train"] == 1200 - meta.fold_rows[0] - meta.fold_rows[1]
+    assert base.model.predict(["ACGT" * 25]).shape == (1, 1)
+    dream = make_dream_dataset(shared_data, tmp_path / "dream", rows=1500, folds=5)
+    meta = open_dataset(dream)
+    base = fit_baseline(str(dream), ["expression"], val_folds=(0, 1))
+    assert base.rows == base.available == 1500 - meta.fold_rows[0] - meta.fold_rows[1]
+    sub = fit_baseline(str(dream), ["expression"], max_rows=400)
+    assert sub.available == 1500 - meta.fold_rows[0] and 300 < sub.rows < 500
+    assert f"{sub.rows:,} of {sub.available:,} training rows (random)" in sub.describe()
+    with pytest.raises(ConfigError, match="no column activity"):
+        fit_baseline(str(dream), ["activity"])
