@@ -18,8 +18,9 @@ import numpy as np
 
 from prixfixe_blocks.atomic import atomic_write_text
 from prixfixe_blocks.data.schema import open_dataset
-from prixfixe_blocks.data.splits import SPLIT_COMMAND, TEST, split_counts
+from prixfixe_blocks.data.splits import FIT, SPLIT_COMMAND, TEST, split_counts
 from prixfixe_blocks.evaluation.baseline import fit_baseline
+from prixfixe_blocks.evaluation.evaluate import BASELINE_KEY as BASELINE_JSON
 from prixfixe_blocks.evaluation.evaluate import dataset_rows, evaluate_rows
 from prixfixe_blocks.training.export import ENSEMBLE_FILE, load_predictor
 from search.experiment import (
@@ -56,20 +57,21 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 
 def score_models(plan: dict[str, Any], models: dict[str, Path],
-                 ensemble: Path | None) -> dict[str, Any]:
-    """Test figures of every member, the ensemble and the baseline (member key -> figures)."""
+                 ensemble: Path | None) -> tuple[dict[str, Any], list[str]]:
+    """Test figures of every member, the ensemble and the baseline (key -> figures; `_rows`:
+    test rows), and what the baseline was fitted on: the same train + val rows as the refit."""
     data_dir = plan["data_dir"]
     some = next(iter(models.values()))
     targets = load_predictor(some, device="cpu").targets
     rows = dataset_rows(data_dir, targets, TEST)
-    baseline = fit_baseline(data_dir, targets)
+    baseline = fit_baseline(data_dir, targets, part=FIT)
     scored = {key: _scores(path, rows, baseline, targets) for key, path in models.items()}
     if ensemble is not None:
         scored[ENSEMBLE_KEY] = _scores(ensemble, rows, baseline, targets)
     first = next(iter(scored.values()))
-    scored[BASELINE_KEY] = {k: first["kmer_ridge_baseline"][k] for k in FIGURES}
+    scored[BASELINE_KEY] = {k: first[BASELINE_JSON][k] for k in FIGURES}
     scored["_rows"] = rows.num_rows
-    return scored
+    return scored, [f"{baseline.describe()} (train + val, as the refit)"]
 
 
 def table_rows(plan: dict[str, Any], scored: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -133,8 +135,10 @@ def evaluate_refit(exp: ExperimentDir, doc: dict[str, Any], plan: dict[str, Any]
     notes = [f"Refit on train + val rows; {len(plan['seeds'])} seeds per configuration "
              f"(seeds {', '.join(map(str, plan['seeds']))}); epochs = the epoch each "
              "configuration reached its best validation r at in the search."]
-    scored = score_models(plan, models, ensemble) if has_test else None
-    if scored is not None:
+    scored = None
+    if has_test:
+        scored, baseline_notes = score_models(plan, models, ensemble)
+        notes += baseline_notes
         title = f"Refit of '{exp.name}' on the test split ({scored['_rows']:,} rows)"
     else:
         title = f"Refit of '{exp.name}': validation figures of the search (no test split)"

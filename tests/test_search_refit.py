@@ -99,7 +99,7 @@ def test_predict_takes_the_ensemble_directory(refit, tmp_path: Path) -> None:
     code, out = cli("predict", "--model", str(ensemble), "--input", str(tmp_path / "in.txt"),
                     "--out", str(tmp_path / "out.tsv"))
     assert code == 0, out
-    rows = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()[1:]]
+    rows = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()]
     expected = load_predictor(ensemble, device="cpu").predict(SEQS)[:, 0]
     np.testing.assert_allclose([float(r[1]) for r in rows], expected, rtol=1e-5)
 
@@ -115,6 +115,8 @@ def test_test_table_compares_models_ensemble_presets_and_baseline(refit) -> None
         assert np.isfinite(row["test_pearson"]) and np.isfinite(row["test_mse"])
     table = (refit["root"] / "refit" / "test.md").read_text()
     assert "k-mer ridge baseline" in table and "ensemble of 2 x 2" in table
+    splits = open_dataset(refit["data"]).splits  # the baseline sees the refit's rows
+    assert f"fitted on {splits['train'] + splits['val']:,} training rows" in table
     assert "ensemble model:" in refit["out"]
 
 
@@ -187,3 +189,20 @@ def test_ensemble_directories_are_checked(tmp_path: Path, refit) -> None:
     (tmp_path / ENSEMBLE_FILE).write_text(json.dumps({"format_version": 1, "members": []}))
     with pytest.raises(DataError, match="non-empty list"):
         load_predictor(tmp_path)
+
+
+def test_without_a_test_split_the_table_says_its_figures_are_validation(
+        tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    from search.experiment import ExperimentDir
+    from search.refit_eval import evaluate_refit
+
+    exp = ExperimentDir(tmp_path / "s")
+    plan = {"data_dir": str(simulated_data(tmp_path_factory)), "seeds": [0, 1], "top": 1,
+            "configs": [{"key": "top1", "role": "top", "preset": "", "trial": "004",
+                         "epochs": 3, "val_pearson": 0.42}], "members": {}}
+    summary = evaluate_refit(exp, {"tracking_uri": "sqlite:///unused.db"}, plan, {}, None)
+    assert not summary["tested"]
+    text = (tmp_path / "s" / "refit" / "test.md").read_text()
+    assert "validation figures of the search (no test split)" in text
+    assert "0.4200" in text and "test r" not in text
+    assert "prixfixe-search data split DATA --test-fraction F" in text
