@@ -131,15 +131,17 @@ def evaluate_refit(exp: ExperimentDir, doc: dict[str, Any], plan: dict[str, Any]
     """Score on the test split (when there is one), write test.md / test.json, log to MLflow
     (member runs: their test figures; the ensemble's run: all of them), print the table."""
     counts = split_counts(open_dataset(plan["data_dir"]), plan["data_dir"])
-    has_test = bool(counts and counts[TEST]) and bool(models)
+    has_test = bool(counts and counts[TEST])
     notes = [f"Refit on train + val rows; {len(plan['seeds'])} seeds per configuration "
              f"(seeds {', '.join(map(str, plan['seeds']))}); epochs = the epoch each "
              "configuration reached its best validation r at in the search."]
     scored = None
-    if has_test:
+    if has_test and models:
         scored, baseline_notes = score_models(plan, models, ensemble)
         notes += baseline_notes
         title = f"Refit of '{exp.name}' on the test split ({scored['_rows']:,} rows)"
+    elif has_test:
+        title = f"Refit of '{exp.name}': no refit model finished (the search's validation r)"
     else:
         title = f"Refit of '{exp.name}': validation figures of the search (no test split)"
         notes.append(f"The dataset has no test split, so these are the search's validation "
