@@ -50,6 +50,8 @@ def scored_trials(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def _study_of(trials: list[FrozenTrial], direction: str) -> optuna.Study:
+    """An in-memory study holding `trials` (what the evaluators read)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" per view
     study = optuna.create_study(direction=direction)
     study.add_trials(trials)
     return study

@@ -166,5 +166,4 @@ def cli_report(args: argparse.Namespace) -> int:
     print(report["text"])
     print(f"\nreport written to {report['dir']} and logged to the search's MLflow parent run "
           f"(artifacts under {REPORT_DIR}/)")
-    print(f"Optuna study: optuna-dashboard {exp.path(OPTUNA_FILE)}")
     return 0
