@@ -26,6 +26,16 @@ def _add_plugin(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_schedule(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--schedule", default="pass", metavar="{pass,published}",
+        help="epoch length: one pass over the training rows (default), or the published "
+        "schedule's batches per epoch (DREAM presets: 1000 x 1024, meant for 6.7M rows)",
+    )
+    parser.add_argument("--batches-per-epoch", type=int, default=None,
+                        help="batches per epoch (overrides --schedule)")
+
+
 def _add_data(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="convert, simulate and inspect sharded-Parquet datasets")
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
@@ -38,13 +48,16 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     )
     conv.add_argument(
         "input", nargs="+",
-        help="input file(s), concatenated in order (dream: sequence<TAB>expression, no header; "
-        "e.g. DeepSTARR train/val/test with --file-splits train,val,test)",
+        help="input file(s) or URIs, concatenated in order, plain or .gz/.bz2/.zst compressed "
+        "(dream: sequence<TAB>expression, no header; e.g. DeepSTARR train/val/test with "
+        "--file-splits train,val,test)",
     )
     conv.add_argument(
         "--format", required=True, choices=["dream", "deepstarr", "lentimpra", "tsv", "csv"]
     )
-    conv.add_argument("--out", required=True, help="output dataset directory (must not exist)")
+    conv.add_argument("--out", required=True,
+                      help="output dataset directory or URI, e.g. s3://bucket/data/dream "
+                      "(must not exist)")
     conv.add_argument("--sequence-col", help="tsv/csv: name of the sequence column")
     conv.add_argument("--target-cols", help="tsv/csv: comma-separated target column names")
     where = conv.add_mutually_exclusive_group()
@@ -77,7 +90,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
         help="generate DREAM-like data with a known ground truth (and a matching test suite)",
     )
     sim.add_argument("--rows", type=int, required=True, help="training rows")
-    sim.add_argument("--out", required=True, help="output dataset directory")
+    sim.add_argument("--out", required=True, help="output dataset directory or URI")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--test-rows", type=int, default=None, help="rows per test subset")
     sim.add_argument("--shard-rows", type=int, default=1_000_000)
@@ -92,7 +105,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
         "rewritten atomically (a failure leaves it as it was). Training and searches never "
         "read test rows and validate on val rows when there are any.",
     )
-    spl.add_argument("dataset", help="dataset directory (rewritten in place)")
+    spl.add_argument("dataset", help="dataset directory or URI (rewritten in place)")
     spl.add_argument("--test-fraction", type=float, required=True,
                      help="share of rows held out as test, in [0, 1)")
     spl.add_argument("--val-fraction", type=float, default=0.0,
@@ -104,7 +117,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     _handler(spl, "prixfixe_blocks.data.resplit:cli_split")
 
     info = dsub.add_parser("info", help="print a dataset's dataset.json summary and verify shards")
-    info.add_argument("dataset", help="dataset directory")
+    info.add_argument("dataset", help="dataset directory or URI")
     info.add_argument("--verify", action="store_true", help="recompute shard checksums")
     _handler(info, "prixfixe_blocks.data.schema:cli_info")
 
@@ -117,8 +130,8 @@ def _add_train_predict(sub: argparse._SubParsersAction) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a spec field, e.g. core=bhi, core.hidden=64, strategy.lr=0.002",
     )
-    tr.add_argument("--epochs", type=int, default=None)
-    tr.add_argument("--batches-per-epoch", type=int, default=None)
+    tr.add_argument("--epochs", type=int, default=None, help="default: the preset's")
+    _add_schedule(tr)
     tr.add_argument("--batch-size", type=int, default=None)
     tr.add_argument("--val-folds", default="0",
                     help="comma-separated validation folds (used when the dataset has no val "
@@ -147,7 +160,9 @@ def _add_train_predict(sub: argparse._SubParsersAction) -> None:
 
 def _add_search(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run an architecture/hyperparameter search (Ray Tune+Optuna)")
-    run.add_argument("--data", required=True, help="dataset directory")
+    run.add_argument("--data", required=True,
+                     help="dataset directory or URI (s3://, gs://, ...): trials read it from "
+                     "there through each node's shard cache")
     run.add_argument("--space", default="prixfixe", help="prixfixe | prixfixe-grid | FILE.yaml|.py")
     run.add_argument("--trials", type=int, default=None,
                      help="number of trials (default 20; with --sampler grid: the whole grid)")
@@ -157,19 +172,25 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
                      help="tpe (multi-objective TPE with --objective r,params), random, grid, "
                      "nsga2 (NSGA-II, for --objective r,params)")
     run.add_argument("--scheduler", choices=["asha", "none"], default="asha")
+    run.add_argument("--grace-period", type=int, default=None, metavar="EPOCHS",
+                     help="ASHA's first rung (default: the epoch after the LR warm-up, "
+                     "ceil(0.3 x epochs) + 1)")
     run.add_argument("--max-concurrent", type=int, default=None)
-    run.add_argument("--gpus-per-trial", type=float, default=None, help="default: 1 or 0")
+    run.add_argument("--gpus-per-trial", type=float, default=None,
+                     help="GPUs per trial (0.5: two trials share one; 0: CPU only); default: 1 "
+                     "when the cluster has or can start GPUs (docs/SEARCH.md)")
     run.add_argument("--cpus-per-trial", type=float, default=1.0)
     run.add_argument("--storage", default="runs", help="local path or object-store URI")
     run.add_argument("--tracking-uri", default=None, help="default: sqlite:///STORAGE/mlflow.db")
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--time-budget", type=float, default=None, help="seconds for the whole search")
+    run.add_argument("--time-budget", type=float, default=None,
+                     help="seconds for the whole search, counted over resumes")
     run.add_argument("--address", default=None, help="existing Ray cluster (e.g. auto)")
     run.add_argument(
         "--fix", action="append", default=[], metavar="KEY=VALUE",
         help="pin a space parameter, e.g. core=bhi or lr=0.001",
     )
-    run.add_argument("--batches-per-epoch", type=int, default=None)
+    _add_schedule(run)
     run.add_argument("--width", choices=["tiny", "small", "published"], default="published",
                      help="scale block widths down for quick searches")
     run.add_argument("--no-enqueue-presets", action="store_true")
@@ -181,6 +202,8 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
                      "again instead)")
     run.add_argument("--register", default=None, metavar="NAME",
                      help="register the best model in the MLflow model registry as NAME")
+    run.add_argument("--dry-run", action="store_true",
+                     help="check the search, print its plan and time estimate, and exit")
     _add_plugin(run)
     _handler(run, "search.runner:cli_run")
 

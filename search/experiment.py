@@ -9,6 +9,7 @@ overwrite newer files of ours), and `STORAGE/NAME/` holds:
                    the MLflow bookkeeping read it (a resumed trial continues its own run)
   driver.json      the driver's pid/host/state, so `status` can tell a lost driver
   optuna.journal   the Optuna study (open with `optuna-dashboard optuna.journal`)
+  clock.json       seconds the search has run, over all its drivers (for --time-budget)
   leaderboard.csv, curves.png, best_model/   written at the end
   refit.json       `refit`: its plan (configurations, seeds), members and MLflow runs
   refit/           `refit`: ensemble/ (the top configurations'
@@ -35,6 +36,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from prixfixe_blocks.atomic import atomic_write_text
+from prixfixe_blocks.data.store import join, normalize, store_error
 from prixfixe_blocks.data.writer import replace_path
 from prixfixe_blocks.errors import ConfigError
 
@@ -53,7 +55,8 @@ REFIT_TEST_TABLE = f"{REFIT_DIR}/test.md"  # the refit's figures (test split, or
 REFIT_TEST_JSON = f"{REFIT_DIR}/test.json"
 REPORT_DIR = "report"
 REFIT_FILE = "refit.json"
-SYNCED_FILES = (SEARCH_FILE, TRIALS_FILE, DRIVER_FILE, OPTUNA_FILE, REFIT_FILE)
+CLOCK_FILE = "clock.json"
+SYNCED_FILES = (SEARCH_FILE, TRIALS_FILE, DRIVER_FILE, OPTUNA_FILE, CLOCK_FILE, REFIT_FILE)
 # Keys of a trial record (trials.json) that name the trial elsewhere; its key is the Tune id.
 RUN_ID = "mlflow_run_id"  # its MLflow run
 NUMBER = "number"  # its Optuna trial number (shown by optuna-dashboard, MLflow, leaderboard)
@@ -70,12 +73,14 @@ def open_experiment(storage: str, name: str) -> ExperimentDir:
         raise ConfigError(f"invalid search name '{name}' (a plain directory name is needed)")
     if "://" not in storage:
         return ExperimentDir(Path(storage).expanduser().resolve() / name)
-    remote = f"{storage.rstrip('/')}/{name}"
+    remote = join(normalize(storage), name)  # before a `?query` of pyarrow options
     try:
         pafs.FileSystem.from_uri(remote)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as err:
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
         raise ConfigError(f"--storage {storage}: not a storage URI pyarrow can open ({err})") \
             from err
+    except OSError as err:
+        raise store_error(err, storage, "open --storage") from None
     cache = Path(os.environ.get("PRIXFIXE_CACHE", "~/.cache/prixfixe-search")).expanduser()
     digest = hashlib.sha1(remote.encode()).hexdigest()[:12]
     return ExperimentDir((cache / digest / name).resolve(), remote)
@@ -101,7 +106,7 @@ class ExperimentDir:
     @property
     def tune_path(self) -> str:
         """Ray Tune's experiment directory (what `Tuner.restore` takes)."""
-        return f"{self.tune_storage.rstrip('/')}/{TUNE_DIR}"
+        return join(self.tune_storage, TUNE_DIR)
 
     @property
     def where(self) -> str:

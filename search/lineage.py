@@ -10,7 +10,6 @@ schema) on the parent run and on every trial run.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import subprocess
 import warnings
@@ -25,6 +24,8 @@ from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities import Dataset, DatasetInput, InputTag
 from mlflow.types import ColSpec, DataType, Schema
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+from prixfixe_blocks.data.schema import dataset_checksum
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_NAME = "prixfixe-search"
@@ -81,12 +82,6 @@ def source_tags() -> dict[str, str]:
     return tags
 
 
-def data_checksum(meta: Any) -> str:
-    """A short checksum of a dataset (from its shards' sha256)."""
-    text = json.dumps([s.get("sha256", s.get("file")) for s in meta.shards])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 class ShardedDataset(MetaDataset):
     """A dataset directory described by its dataset.json (no data read): MLflow's metadata-only
     dataset plus a profile with the row counts."""
@@ -115,7 +110,7 @@ def _schema(meta: Any, data_dir: Path) -> Schema | None:
 
 def dataset_doc(meta: Any, data_dir: str | Path, val_folds: tuple[int, ...]) -> dict[str, str]:
     """The search's dataset input as MLflow's dataset fields (kept in search.json, so every
-    trial run logs the same input): digest = `data_checksum`, rows per split and per fold, the
+    trial run logs the same input): digest = `dataset_checksum`, rows per split and per fold, the
     validation folds and the training/validation row counts in the profile."""
     root = Path(data_dir).resolve()
     val_rows = sum(meta.fold_rows[f] for f in val_folds if 0 <= f < len(meta.fold_rows))
@@ -128,7 +123,7 @@ def dataset_doc(meta: Any, data_dir: str | Path, val_folds: tuple[int, ...]) -> 
     with warnings.catch_warnings():  # "can be interpreted in multiple ways": a local path
         warnings.simplefilter("ignore", UserWarning)
         source = resolve_dataset_source(str(root))
-    dataset = ShardedDataset(source, name=root.name, digest=data_checksum(meta),
+    dataset = ShardedDataset(source, name=root.name, digest=dataset_checksum(meta),
                              schema=_schema(meta, root), profile=profile)
     return dataset.to_dict()
 

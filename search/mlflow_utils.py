@@ -21,6 +21,7 @@ UI_ADDRESS = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
 RUNS_VIEW = "runs?workflowType=machine_learning&orderByKey=metrics.%60best_val_pearson%60" \
             "&orderByAsc=false"
 RUN_FILE = "mlflow_run.json"  # in a model directory: the MLflow run that produced it
+ARTIFACTS_DIR = "mlartifacts"  # the default artifact root's name (beside the store or in --storage)
 
 
 def resolve_tracking_uri(uri: str | None, base_dir: Path) -> str:
@@ -68,11 +69,13 @@ def browse_text(uri: str, experiment_id: str) -> str:
     return f"MLflow runs: {serve}{runs_url(uri, experiment_id)}"
 
 
-def ensure_experiment(uri: str, name: str) -> str:
+def ensure_experiment(uri: str, name: str, artifacts: str | None = None) -> str:
     """Id of experiment `name`, created if missing.
 
-    With a local SQLite store the experiment's artifacts go to `mlartifacts/` beside the database,
-    not to MLflow's default `./mlruns` under whatever directory the command ran in.
+    Its artifacts go to `artifacts` when given (e.g. `s3://bucket/runs/mlartifacts`: a search
+    whose --storage is an object store keeps them in the same bucket), else, with a local SQLite
+    store, to `mlartifacts/` beside the database, not to MLflow's default `./mlruns` under
+    whatever directory the command ran in.
     """
     from mlflow.tracking import MlflowClient
 
@@ -80,9 +83,9 @@ def ensure_experiment(uri: str, name: str) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    location = None
-    if uri.startswith("sqlite:///"):
-        location = (Path(uri[len("sqlite:///"):]).parent / "mlartifacts").resolve().as_uri()
+    location = artifacts
+    if location is None and uri.startswith("sqlite:///"):
+        location = (Path(uri[len("sqlite:///"):]).parent / ARTIFACTS_DIR).resolve().as_uri()
     return client.create_experiment(name, artifact_location=location)
 
 

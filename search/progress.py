@@ -28,8 +28,16 @@ from rich.table import Table
 
 from prixfixe_blocks.spec import ROLES
 from prixfixe_blocks.training.fit import EPOCH_METRICS
-from search.experiment import NUMBER, OPTUNA_FILE, SEARCH_FILE, TRIALS_FILE, ExperimentDir
+from search.experiment import (
+    CLOCK_FILE,
+    NUMBER,
+    OPTUNA_FILE,
+    SEARCH_FILE,
+    TRIALS_FILE,
+    ExperimentDir,
+)
 from search.report import (
+    FAILED,
     SHORT_ID,
     blocks_text,
     leaderboard_rows,
@@ -246,8 +254,8 @@ class TrialRecorder(Callback):
         self._show()
 
     # -- Tune hooks ----------------------------------------------------------------------------
-    def setup(self, **info: Any) -> None:
-        self._start = time.time()
+    def setup(self, **info: Any) -> None:  # times count from the search's start (all drivers)
+        self._start = time.time() - float(self.exp.read_json(CLOCK_FILE, {}).get("elapsed_s", 0))
 
     def reconcile(self, trials: list) -> list[str]:
         """Drop the records and MLflow runs of trials Tune does not know (started just before
@@ -285,7 +293,8 @@ class TrialRecorder(Callback):
         metrics = {k: float(result[k]) for k in EPOCH_METRICS
                    if isinstance(result.get(k), int | float)}
         record["history"].append({"epoch": epoch, **metrics})
-        record.update(epoch=epoch, node_id=result.get("node_id"), metrics=metrics)
+        record.update(epoch=epoch, node_id=result.get("node_id"), metrics=metrics,
+                      gpu_ids=result.get("gpu_ids", []))
         run_id = self._run_id(record)
         self._save()
         self.runs.log_epoch(run_id, result)
@@ -322,7 +331,7 @@ class TrialRecorder(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         record = self._record(trial)
-        record["status"] = "FAILED"
+        record["status"] = FAILED
         record["last_error"] = trial_error(trial)
         run_id = self._run_id(record)
         self._save()

@@ -179,7 +179,7 @@ def make_tuner(exp: ExperimentDir, doc: dict[str, Any], opts: SearchOptions,
         base=replace(base, marker_dir=str(exp.path(REFIT_DIR)), fail_once=fail_once_from_env()),
         configs=tuple(c["config"] for c in configs), epochs=tuple(c["epochs"] for c in configs))
     trainable = tune.with_resources(tune.with_parameters(refit_trial, settings=settings),
-                                    trial_resources(opts))
+                                    trial_resources(opts, doc))
     path = f"{exp.tune_storage.rstrip('/')}/{REFIT_TUNE_DIR}"
     if tune.Tuner.can_restore(path):
         print(f"continuing the refit of '{exp.name}' from {path}")

@@ -21,6 +21,8 @@ from prixfixe_blocks.training.fit import Best
 from search.experiment import NUMBER, RUN_ID
 from spaces.base import config_to_spec
 
+FAILED = "FAILED"  # a trial's record status after an error that its retries did not clear
+NO_RANK = "-"  # the rank shown for a failed trial
 COLUMNS: tuple[str, ...] = (
     "rank", "trial", "trial_id", RUN_ID, "status", "epoch", "best_epoch", METRIC, "val_pearson",
     "val_spearman", "train_loss", "seqs_per_s", "strategy", *ROLES, "node_id", "config",
@@ -37,7 +39,9 @@ def trial_label(record: dict[str, Any]) -> str:
 
 
 def leaderboard_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per trial, best first (trials without a result last)."""
+    """One row per trial, best first (trials without a result last). A failed trial (an error
+    after its retries, e.g. a diverged model) is unranked and listed last: its scores are not
+    comparable, and it is never the best."""
     rows = []
     for record in records.values():
         metrics, config = record.get("metrics", {}), record.get("config", {})
@@ -53,9 +57,9 @@ def leaderboard_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]
             "node_id": (record.get("node_id") or "")[:12],
             "config": json.dumps(config, sort_keys=True),
         })
-    rows.sort(key=lambda r: (-_score(r[METRIC]), r["order"]))
+    rows.sort(key=lambda r: (r["status"] == FAILED, -_score(r[METRIC]), r["order"]))
     for rank, row in enumerate(rows, 1):
-        row["rank"] = rank
+        row["rank"] = NO_RANK if row["status"] == FAILED else rank
     return rows
 
 
@@ -78,8 +82,11 @@ def status_counts(records: dict[str, dict[str, Any]]) -> dict[str, int]:
 
 
 def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The leaderboard's first row if it has a finite score (else no trial has one)."""
-    return rows[0] if rows and _score(rows[0][METRIC]) > -math.inf else None
+    """The leaderboard's first row if it is ranked and has a finite score (else no trial
+    counts: all failed or none scored)."""
+    if rows and rows[0]["rank"] != NO_RANK and _score(rows[0][METRIC]) > -math.inf:
+        return rows[0]
+    return None
 
 
 def _order(record: dict[str, Any]) -> int:

@@ -11,19 +11,22 @@ import logging
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import optuna
 import ray
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.schedulers import FIFOScheduler
 
-from prixfixe_blocks.data.schema import open_dataset
+from prixfixe_blocks.data.schema import check_dataset, dataset_checksum, open_dataset
 from prixfixe_blocks.data.splits import VAL, select_rows
-from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.data.store import DATA_CHANGED, is_uri, normalize
+from prixfixe_blocks.errors import ConfigError, DataError
 from prixfixe_blocks.plugins import load_plugins
+from prixfixe_blocks.strategies.spec import schedule_overrides
+from search.estimate import cluster_resources, local_resources, print_plan
 from search.experiment import (
     OPTUNA_FILE,
     SEARCH_FILE,
@@ -32,8 +35,8 @@ from search.experiment import (
     open_experiment,
 )
 from search.finish import finish
-from search.lineage import code_version, data_checksum, dataset_doc
-from search.mlflow_utils import resolve_tracking_uri, runs_url
+from search.lineage import code_version, dataset_doc
+from search.mlflow_utils import ARTIFACTS_DIR, resolve_tracking_uri, runs_url
 from search.objectives import (
     SINGLE,
     ParamCounter,
@@ -42,7 +45,9 @@ from search.objectives import (
     searcher_target,
 )
 from search.progress import TrialRecorder
-from search.searcher import DurableOptunaSearch
+from search.resources import trial_gpus
+from search.resumable import DataGuard, ResumableASHA, SearchClock
+from search.searcher import ASHA_REDUCTION, DurableOptunaSearch, first_rung
 from search.study import describe_study, journal_storage
 from search.tracking import set_run_status, start_parent_run
 from search.trainable import METRIC, MODE, TrialSettings, fail_once_from_env, train_trial
@@ -72,7 +77,9 @@ class SearchOptions:
     time_budget: float | None = None
     address: str | None = None
     fix: list[str] = field(default_factory=list)
-    batches_per_epoch: int | None = None
+    batches_per_epoch: int | None = None  # wins over `schedule`
+    schedule: str = "pass"  # epoch length: one pass, or the published (strategies.SCHEDULES)
+    grace_period: int | None = None  # ASHA's first rung (default: after the warm-up)
     width: str = "published"
     enqueue_presets: bool = True
     num_cpus: int | None = None  # embedded Ray only; default os.cpu_count()
@@ -122,6 +129,7 @@ def prepare(opts: SearchOptions) -> Prepared:
                   f"running {size}")
         trials = min(opts.trials or size, size)
     overrides = run_overrides(opts)
+    first_rung(opts.epochs, opts.grace_period)  # a bad --grace-period fails now
     checked = check_space(space, meta=meta, overrides=overrides, seed=opts.seed, grid=grid,
                           max_params=opts.max_params)
     print(f"space '{opts.space}' checked: {checked} sampled configurations build and train "
@@ -130,35 +138,61 @@ def prepare(opts: SearchOptions) -> Prepared:
 
 
 def run_overrides(opts: SearchOptions) -> dict[str, Any]:
-    """Spec fields set by the run rather than the space (epochs drive the LR schedules)."""
-    overrides: dict[str, Any] = {"strategy.epochs": opts.epochs}
-    if opts.batches_per_epoch:
-        overrides["strategy.batches_per_epoch"] = opts.batches_per_epoch
-    return overrides
+    """Spec fields set by the run rather than the space: the epochs (they drive the LR
+    schedules) and the epoch length (--batches-per-epoch, else --schedule)."""
+    return {"strategy.epochs": opts.epochs,
+            **schedule_overrides(opts.schedule, opts.batches_per_epoch)}
+
+
+def artifact_root(opts: SearchOptions) -> str | None:
+    """Where MLflow keeps the artifacts of a search whose --storage is an object store:
+    `STORAGE/mlartifacts`, in the same bucket (None: the tracking store's default)."""
+    if not is_uri(opts.storage):
+        return None
+    return f"{opts.storage.partition('?')[0].rstrip('/')}/{ARTIFACTS_DIR}"
 
 
 def run_search(opts: SearchOptions) -> dict[str, Any]:
     """Check, then run a new search; returns the summary written by `finish`."""
     prep = prepare(opts)
-    uri = resolve_tracking_uri(opts.tracking_uri, prep.exp.root.parent)
-    tags = {"space": opts.space, "data_checksum": data_checksum(prep.meta),
-            "sampler": opts.sampler, "scheduler": opts.scheduler, "seed": str(opts.seed),
-            "code_version": code_version(), "width": opts.width, "search": opts.name}
-    params = {"trials": str(prep.trials), "epochs": str(opts.epochs), "data": opts.data,
-              "fix": ",".join(opts.fix) or "-"}
-    dataset = dataset_doc(prep.meta, opts.data, tuple(opts.val_folds))
-    exp_id, parent = start_parent_run(uri, opts.name, tags, params, dataset)
-    prep.exp.root.mkdir(parents=True, exist_ok=True)
-    prep.exp.write_json(SEARCH_FILE, {
-        "options": asdict(opts), "trials": prep.trials, "epochs": opts.epochs,
-        "time_budget": opts.time_budget, "overrides": prep.overrides,
-        "tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": parent,
-        "data_dir": str(Path(opts.data).resolve()), "fail_once": fail_once_from_env(),
-        "dataset": dataset, "created": time.time(),
-    })
+    checksum = dataset_checksum(prep.meta)
     with ray_session(opts.address, opts.num_cpus):
+        gpus = trial_gpus(opts.gpus_per_trial, opts.address)  # may refuse: nothing written yet
+        print_plan(replace(prep, opts=replace(opts, gpus_per_trial=gpus)), cluster_resources())
+        uri = resolve_tracking_uri(opts.tracking_uri, prep.exp.root.parent)
+        tags = {"space": opts.space, "data_checksum": checksum,
+                "sampler": opts.sampler, "scheduler": opts.scheduler, "seed": str(opts.seed),
+                "code_version": code_version(), "width": opts.width, "search": opts.name}
+        params = {"trials": str(prep.trials), "epochs": str(opts.epochs), "data": opts.data,
+                  "fix": ",".join(opts.fix) or "-"}
+        dataset = dataset_doc(prep.meta, opts.data, tuple(opts.val_folds))
+        exp_id, parent = start_parent_run(uri, opts.name, tags, params, dataset,
+                                          artifact_root(opts))
+        prep.exp.root.mkdir(parents=True, exist_ok=True)
+        prep.exp.write_json(SEARCH_FILE, {
+            "options": asdict(opts), "trials": prep.trials, "epochs": opts.epochs,
+            "time_budget": opts.time_budget, "overrides": prep.overrides,
+            "tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": parent,
+            "data_dir": normalize(opts.data), "data_checksum": checksum, "trial_gpus": gpus,
+            "fail_once": fail_once_from_env(), "dataset": dataset, "created": time.time(),
+        })
         tuner = make_tuner(prep)
         return launch(prep.exp, tuner)
+
+
+def dry_run(opts: SearchOptions) -> int:
+    """Check the search and print its plan and time estimate; start no trial, write nothing."""
+    prep = prepare(opts)
+    if opts.address:
+        with ray_session(opts.address, opts.num_cpus):
+            gpus = trial_gpus(opts.gpus_per_trial, opts.address)
+            print_plan(replace(prep, opts=replace(opts, gpus_per_trial=gpus)),
+                       cluster_resources())
+    else:
+        print_plan(prep, local_resources(opts.num_cpus))
+    print(f"dry run: no trial started, nothing written (search '{opts.name}' at "
+          f"{prep.exp.where})")
+    return 0
 
 
 def resume_search(name: str, storage: str = "runs", tracking_uri: str | None = None,
@@ -167,6 +201,8 @@ def resume_search(name: str, storage: str = "runs", tracking_uri: str | None = N
     exp = open_experiment(storage, name)
     exp.pull()
     doc = exp.search()
+    if doc.get("data_checksum"):  # the data must be what the trials so far were trained on
+        check_dataset(doc["data_dir"], doc["data_checksum"])
     if tracking_uri and tracking_uri != doc["tracking_uri"]:
         doc["tracking_uri"] = tracking_uri
         exp.write_json(SEARCH_FILE, doc)
@@ -174,6 +210,7 @@ def resume_search(name: str, storage: str = "runs", tracking_uri: str | None = N
         raise ConfigError(f"search '{name}' at {exp.where} has no Ray Tune state to restore")
     opts = SearchOptions(**{**doc["options"], "address": address or doc["options"]["address"]})
     load_plugins(opts.plugins)  # before Tune unpickles the searcher's space
+    print(SearchClock(exp, opts.time_budget).describe())
     with ray_session(opts.address, opts.num_cpus):
         trainable = make_trainable(opts, doc, exp.root)
         tuner = tune.Tuner.restore(exp.tune_path, trainable=trainable,
@@ -192,6 +229,12 @@ def launch(exp: ExperimentDir, tuner: Any) -> dict[str, Any]:
         exp.mark_driver("failed")
         set_run_status(doc["tracking_uri"], doc["parent_run_id"], "FAILED")
         raise
+    changed = [r for r in exp.trial_records().values() if DATA_CHANGED in r.get("last_error", "")]
+    if changed:
+        exp.mark_driver("failed")
+        set_run_status(doc["tracking_uri"], doc["parent_run_id"], "FAILED")
+        raise DataError(f"search stopped: trial {changed[0]['index']} found that the "
+                        f"{DATA_CHANGED}: {changed[0]['last_error']}")
     summary = finish(exp, results)
     exp.mark_driver("finished")
     return summary
@@ -225,7 +268,7 @@ class ray_session:  # noqa: N801 (used as a context manager, reads like a functi
 def make_trainable(opts: SearchOptions, doc: dict[str, Any], root: Path) -> Any:
     """`train_trial` with the run's settings and per-trial resources (same name on restore)."""
     return tune.with_resources(tune.with_parameters(
-        train_trial, settings=trial_settings(opts, doc, root)), trial_resources(opts))
+        train_trial, settings=trial_settings(opts, doc, root)), trial_resources(opts, doc))
 
 
 def trial_settings(opts: SearchOptions, doc: dict[str, Any], root: Path) -> TrialSettings:
@@ -234,15 +277,15 @@ def trial_settings(opts: SearchOptions, doc: dict[str, Any], root: Path) -> Tria
         data_dir=doc["data_dir"], epochs=int(doc["epochs"]), overrides=dict(doc["overrides"]),
         val_folds=tuple(opts.val_folds), seed=opts.seed,
         marker_dir=str(root), fail_once=doc.get("fail_once", ""),
-        plugins=tuple(opts.plugins),
+        plugins=tuple(opts.plugins), data_checksum=doc.get("data_checksum", ""),
     )
 
 
-def trial_resources(opts: SearchOptions) -> dict[str, float]:
-    """CPUs and GPUs per trial (`--gpus-per-trial` defaults to 1 when the cluster has GPUs)."""
-    gpus = opts.gpus_per_trial
-    if gpus is None:
-        gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+def trial_resources(opts: SearchOptions, doc: dict[str, Any]) -> dict[str, float]:
+    """CPUs and GPUs per trial (GPU-first: search.json's `trial_gpus`)."""
+    gpus = doc.get("trial_gpus")
+    if gpus is None:  # a search.json from before GPU-first resources
+        gpus = trial_gpus(opts.gpus_per_trial, opts.address)
     return {"cpu": opts.cpus_per_trial, "gpu": gpus}
 
 
@@ -260,11 +303,15 @@ def make_sampler(name: str, seed: int, space: Any = None) -> optuna.samplers.Bas
                                       constant_liar=True)
 
 
-def make_scheduler(name: str, epochs: int) -> Any:
-    """ASHA on `epoch` (max_t = the run's epochs), or FIFO (no early stopping) for `none`."""
+def make_scheduler(name: str, epochs: int, grace_period: int | None = None,
+                   exp: ExperimentDir | None = None) -> Any:
+    """ASHA on `epoch` (max_t = the run's epochs, first rung after the LR warm-up unless
+    `grace_period` says; its rungs refilled from `exp`'s trial records on resume), or FIFO (no
+    early stopping) for `none`."""
     if name == "asha":
-        return ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=1,
-                             reduction_factor=3)
+        return ResumableASHA(time_attr="epoch", max_t=epochs,
+                             grace_period=first_rung(epochs, grace_period),
+                             reduction_factor=ASHA_REDUCTION, exp=exp)
     return FIFOScheduler()
 
 
@@ -276,11 +323,12 @@ def make_searcher(prep: Prepared) -> Any:
     sampler = make_sampler(opts.sampler, opts.seed, prep.space)
     points = prep.space.points() if opts.enqueue_presets and opts.sampler != "grid" else []
     metric, mode = searcher_target(opts.objective)
+    journal = str(prep.exp.path(OPTUNA_FILE))
     doc = prep.exp.search()
     count = ParamCounter(doc["data_dir"], prep.overrides) if opts.max_params else None
     searcher = DurableOptunaSearch(
         space=prep.space, metric=metric, mode=mode, sampler=sampler,
-        points_to_evaluate=points or None, storage=journal_storage(prep.exp.path(OPTUNA_FILE)),
+        points_to_evaluate=points or None, storage=journal_storage(journal), journal=journal,
         study_name=opts.name, seed=opts.seed, epochs=opts.epochs,
         max_params=opts.max_params, count=count)
     describe_study(searcher.study, {
@@ -294,15 +342,17 @@ def make_searcher(prep: Prepared) -> Any:
 def make_tuner(prep: Prepared) -> Any:
     """The Tuner: searcher, ASHA on `epoch`, retries from checkpoints, the trial recorder."""
     opts, exp = prep.opts, prep.exp
-    scheduler = make_scheduler(scheduler_name(opts.objective, opts.scheduler), opts.epochs)
+    scheduler = make_scheduler(scheduler_name(opts.objective, opts.scheduler), opts.epochs,
+                               opts.grace_period, exp)
     tune_config = tune.TuneConfig(
         metric=METRIC, mode=MODE, search_alg=make_searcher(prep), scheduler=scheduler,
         num_samples=prep.trials, max_concurrent_trials=opts.max_concurrent,
-        time_budget_s=opts.time_budget, reuse_actors=True,
+        reuse_actors=True,
     )
+    clock = SearchClock(exp, opts.time_budget)  # --time-budget over all drivers of the search
     run_config = tune.RunConfig(
-        name=TUNE_DIR, storage_path=exp.tune_storage, verbose=0,
-        callbacks=[TrialRecorder(exp)],
+        name=TUNE_DIR, storage_path=exp.tune_storage, verbose=0, stop=clock,
+        callbacks=[TrialRecorder(exp), DataGuard(clock)],
         failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
     )
@@ -320,14 +370,17 @@ def options_from_args(args: argparse.Namespace) -> SearchOptions:
         cpus_per_trial=args.cpus_per_trial, storage=args.storage,
         tracking_uri=args.tracking_uri, seed=args.seed, time_budget=args.time_budget,
         address=args.address, fix=list(args.fix), batches_per_epoch=args.batches_per_epoch,
-        width=args.width, enqueue_presets=not args.no_enqueue_presets,
+        schedule=args.schedule, grace_period=args.grace_period, width=args.width,
+        enqueue_presets=not args.no_enqueue_presets,
         plugins=list(args.plugins), register=args.register, objective=args.objective,
         max_params=args.max_params,
     )
 
 
 def cli_run(args: argparse.Namespace) -> int:
-    """Handler of `prixfixe-search run`."""
+    """Handler of `prixfixe-search run` (`--dry-run`: the plan and estimate only)."""
+    if args.dry_run:
+        return dry_run(options_from_args(args))
     summary = run_search(options_from_args(args))
     return 0 if summary.get("best") else 1
 

@@ -13,6 +13,15 @@ already record a trial as finished, or hold trials asked just before the kill. R
 finished trial would crash the resumed driver; orphans would show as RUNNING forever in
 optuna-dashboard. This subclass tolerates the first and fails the second on restore.
 
+The journal's reader state (byte offsets of its lines) is pickled with the searcher, so the
+journal a restored searcher reads must contain the one it was saved with. Each time Tune saves
+the searcher into its experiment directory (which it copies to --storage), a copy of the journal
+goes with it; on restore, that copy replaces a local journal that is shorter (a driver on
+another machine, or a stale mirror of an object store), and a local journal that is ahead of
+it (same machine) is kept.
+
+ASHA's first rung comes after the learning-rate warm-up (`first_rung`).
+
 Size-aware searches (search/objectives.py): with a list of metrics the study is multi-objective
 (Optuna takes no intermediate values then; a trial's values are its metrics at its end), and
 with `max_params` + `count` a sampled configuration above the limit is told PRUNED (user
@@ -22,6 +31,9 @@ attribute `rejected`) and sampled again before Tune ever starts it.
 from __future__ import annotations
 
 import logging
+import math
+import os
+import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -29,12 +41,34 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
+from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.strategies.optim import MAX_WARMUP_FRACTION, ONECYCLE_PCT_START
 from search.objectives import REJECTED_ATTR
 from search.study import TUNE_ID_ATTR
 from search.trainable import PARAMS
 
 logger = logging.getLogger(__name__)
 MAX_REJECTED = 200  # samples above --max-params in a row before the searcher gives up
+# Beside Tune's searcher checkpoint; JSON lines, named .json because Tune restores only the
+# .json and .pkl files of its experiment directory.
+JOURNAL_COPY = "optuna-journal-copy.json"
+
+ASHA_REDUCTION = 3  # ASHA keeps the best third of the trials at each rung
+# The longest LR warm-up of the built-in schedules, as a fraction of the run (One Cycle's
+# pct_start; adam_warmup is capped there too): a trial is judged only after it.
+WARMUP_FRACTION = max(ONECYCLE_PCT_START, MAX_WARMUP_FRACTION)
+
+
+def first_rung(epochs: int, grace_period: int | None = None) -> int:
+    """ASHA's first rung (its grace period): `grace_period` when given, else one epoch after
+    the LR warm-up ends, ceil(WARMUP_FRACTION x epochs) + 1 (10 epochs: 4; 6 epochs: 3), so
+    that no trial is judged while its learning rate is still rising (epoch-1 scores were
+    measured to have an arbitrary sign); at most `epochs` (then ASHA stops nothing)."""
+    if grace_period is not None:
+        if grace_period < 1:
+            raise ConfigError(f"--grace-period must be >= 1, got {grace_period}")
+        return min(grace_period, epochs)
+    return min(epochs, max(1, math.ceil(WARMUP_FRACTION * epochs)) + 1)
 
 
 def stopped_early(epoch: int, epochs: int) -> bool:
@@ -43,14 +77,31 @@ def stopped_early(epoch: int, epochs: int) -> bool:
 
 
 class DurableOptunaSearch(OptunaSearch):
-    """OptunaSearch for a run of `epochs` epochs per trial (see the module docstring)."""
+    """OptunaSearch for a run of `epochs` epochs per trial whose study's journal file is
+    `journal` (see the module docstring)."""
 
-    def __init__(self, *args: Any, epochs: int, max_params: int | None = None,
+    def __init__(self, *args: Any, epochs: int, journal: str | None = None,
+                 max_params: int | None = None,
                  count: Callable[[dict[str, Any]], int] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.epochs = epochs
+        self.epochs, self.journal = epochs, journal
         self.max_params, self.count = max_params, count
         self._reported: dict[str, set[int]] = {}  # Tune trial id -> epochs told to Optuna
+
+    def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
+        super().save_to_dir(checkpoint_dir, session_str)
+        if self.journal and os.path.isfile(self.journal):
+            tmp = os.path.join(checkpoint_dir, f".{JOURNAL_COPY}.tmp")
+            shutil.copyfile(self.journal, tmp)
+            os.replace(tmp, os.path.join(checkpoint_dir, JOURNAL_COPY))
+
+    def restore_from_dir(self, checkpoint_dir: str) -> None:
+        copy = os.path.join(checkpoint_dir, JOURNAL_COPY)
+        if self.journal and os.path.isfile(copy) and (
+                not os.path.isfile(self.journal)
+                or os.path.getsize(self.journal) < os.path.getsize(copy)):
+            shutil.copyfile(copy, self.journal)
+        super().restore_from_dir(checkpoint_dir)
 
     @property
     def multi_objective(self) -> bool:

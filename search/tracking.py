@@ -53,11 +53,12 @@ def client_for(uri: str) -> MlflowClient:
 
 
 def start_parent_run(uri: str, experiment: str, tags: dict[str, str], params: dict[str, str],
-                     dataset: dict[str, str] | None = None) -> tuple[str, str]:
-    """Create the search's parent run (source tags, the dataset input); returns
-    (experiment_id, run_id)."""
+                     dataset: dict[str, str] | None = None,
+                     artifacts: str | None = None) -> tuple[str, str]:
+    """Create the search's parent run (source tags, the dataset input; its experiment's
+    artifacts in `artifacts` if given); returns (experiment_id, run_id)."""
     client = client_for(uri)
-    exp_id = ensure_experiment(uri, experiment)
+    exp_id = ensure_experiment(uri, experiment, artifacts)
     run = client.create_run(exp_id, run_name=f"search-{experiment}",
                             tags={**source_tags(), **tags})
     client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])

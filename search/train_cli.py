@@ -15,10 +15,11 @@ from prixfixe_blocks.plugins import load_plugins
 from prixfixe_blocks.presets import get_preset, preset_names
 from prixfixe_blocks.registry import COMPONENTS
 from prixfixe_blocks.spec import ROLES, ModelSpec
-from prixfixe_blocks.strategies.spec import KINDS
+from prixfixe_blocks.strategies.spec import KINDS, schedule_overrides
 from prixfixe_blocks.training.export import load_predictor
 from prixfixe_blocks.training.fit import Best, fit
 from prixfixe_blocks.training.model import build_model
+from prixfixe_blocks.training.progress import Progress
 from prixfixe_blocks.training.seqio import read_sequences, write_predictions
 from prixfixe_blocks.training.trainer import Trainer
 from search.mlflow_utils import (
@@ -44,11 +45,13 @@ def _val_folds(text: str) -> tuple[int, ...]:
 
 
 def train_spec(args: argparse.Namespace) -> ModelSpec:
-    """The preset with --set overrides, then --epochs / --batch-size / --batches-per-epoch."""
+    """The preset with --set overrides, then --epochs / --batch-size, then the epoch length:
+    --batches-per-epoch, else --schedule (one pass by default, or the preset's published one).
+    """
     spec = get_preset(args.preset).with_overrides(list(args.overrides))
-    flags = {"strategy.epochs": args.epochs, "strategy.batch_size": args.batch_size,
-             "strategy.batches_per_epoch": args.batches_per_epoch}
-    return spec.with_overrides({k: v for k, v in flags.items() if v is not None})
+    flags = {"strategy.epochs": args.epochs, "strategy.batch_size": args.batch_size}
+    spec = spec.with_overrides({k: v for k, v in flags.items() if v is not None})
+    return spec.with_overrides(schedule_overrides(args.schedule, args.batches_per_epoch))
 
 
 def _run_id(out: Path, resume: bool) -> str | None:
@@ -62,12 +65,15 @@ def cli_train(args: argparse.Namespace) -> int:
     spec = train_spec(args)
     out = Path(args.out)
     trainer = Trainer(spec, args.data, val_folds=_val_folds(args.val_folds), seed=args.seed,
-                      device=args.device)
+                      device=args.device, log_every=0)
     ckpt = out / CHECKPOINT_FILE
     resumed = bool(args.resume and ckpt.is_file())
     if resumed:
         trainer.load_checkpoint(ckpt)
         print(f"resumed from {ckpt} after epoch {trainer.epoch}")
+    print(f"plan: {trainer.plan.describe()} on {trainer.device.type}", flush=True)
+    progress = Progress(trainer.plan, start_epoch=trainer.epoch)
+    trainer.log, trainer.on_batch = progress.log, progress.batch
     uri = resolve_tracking_uri(args.tracking_uri, out.resolve().parent)
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(experiment_id=ensure_experiment(uri, args.experiment))

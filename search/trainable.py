@@ -23,6 +23,7 @@ import torch
 from ray import tune
 
 from prixfixe_blocks.blocks.compose import count_parameters
+from prixfixe_blocks.data.schema import check_dataset
 from prixfixe_blocks.data.splits import FIT, TRAIN
 from prixfixe_blocks.plugins import load_plugins
 from prixfixe_blocks.training.fit import BEST_METRIC, Best, fit
@@ -53,6 +54,7 @@ class TrialSettings:
     marker_dir: str = ""
     fail_once: str = ""
     plugins: tuple[str, ...] = ()
+    data_checksum: str = ""  # what the driver recorded; "" skips the check
     part: str = TRAIN  # TRAIN (validated on VAL) or FIT (a refit on train + val)
 
 
@@ -90,13 +92,16 @@ def train_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     work = Path(tempfile.mkdtemp(prefix="prixfixe-trial-"))
     trainer = None
     try:
+        if settings.data_checksum:  # this node's view of the data must be the driver's
+            check_dataset(settings.data_dir, settings.data_checksum)
         trainer = Trainer(spec, settings.data_dir, val_folds=settings.val_folds,
                           part=settings.part, seed=settings.seed, device=settings.device,
                           log=lambda _msg: None)
         restored = _restore(trainer, work)
         extra = {PARAMS: count_parameters(trainer.model), "restored_epoch": restored,
                  "train_rows": trainer.train_loader.n_rows,
-                 "node_id": ray.get_runtime_context().get_node_id()}
+                 "node_id": ray.get_runtime_context().get_node_id(),
+                 "gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
 
         def report(metrics: dict[str, Any], best: Best) -> None:
             with tempfile.TemporaryDirectory(prefix="prixfixe-ckpt-") as ckpt:

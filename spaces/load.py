@@ -7,17 +7,14 @@ trial starts, with the offending choice named.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 
 from prixfixe_blocks.errors import ConfigError, PrixFixeError
 from prixfixe_blocks.ranges import check_width
-from prixfixe_blocks.training.model import check_spec
+from prixfixe_blocks.training.model import check_spec, torch_threads
 from spaces.base import SpaceFn, config_to_spec
 from spaces.prixfixe import PrixfixeGridSpace, PrixfixeSpace
 from spaces.user import PythonSpace, load_python_module, load_yaml_space
@@ -110,7 +107,7 @@ def check_space(space: SpaceFn, *, meta: Any = None, overrides: dict[str, Any] |
     counts = []
     for index, config in enumerate(configs):
         try:
-            with _one_thread():  # a batch of 2 gains nothing from threads; spinning costs
+            with torch_threads(1):  # a batch of 2 gains nothing from threads; spinning costs
                 counts.append(check_spec(config_to_spec(config, overrides), meta))
         except Exception as err:  # ConfigError from check_spec, or anything a model raised
             message = str(err) if isinstance(err, PrixFixeError) else f"{type(err).__name__}: {err}"
@@ -123,16 +120,6 @@ def check_space(space: SpaceFn, *, meta: Any = None, overrides: dict[str, Any] |
                           f"configurations fits (the smallest has {min(counts):,} parameters); "
                           "raise it, or use a smaller --width")
     return len(configs)
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def describe(config: dict[str, Any]) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.s3_support import MotoS3
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -20,3 +23,19 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def plasmid_path(shared_data: Path) -> Path:
     return shared_data / "dream" / "plasmid.json"
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[MotoS3]:
+    """A real S3-compatible server (moto, with credentials enforced) for the whole session."""
+    server = MotoS3().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: MotoS3, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> MotoS3:
+    """The S3 server, with this process's environment pointed at it and a private shard cache."""
+    for key, value in s3_server.env(PRIXFIXE_CACHE=str(tmp_path / "cache")).items():
+        monkeypatch.setenv(key, value)
+    return s3_server

@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import prixfixe_blocks.data.loader as loader_mod
 from prixfixe_blocks.data.loader import ShardLoader
 from prixfixe_blocks.data.schema import open_dataset, sequence_hash, stable_fold
+from prixfixe_blocks.data.store import DatasetFiles
 from prixfixe_blocks.data.writer import DatasetWriter
 from prixfixe_blocks.errors import DataError
 from search.cli import main
@@ -85,14 +85,14 @@ def test_writer_failure_leaves_nothing(tmp_path: Path):
 
 def test_resume_reads_only_needed_buffers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     out = small_dataset(tmp_path / "d")
-    reads: list[Path] = []
-    real = loader_mod.read_shard
+    reads: list[str] = []
+    real = DatasetFiles.read_shard
 
-    def counting(path: Path, columns=None):
-        reads.append(path)
-        return real(path, columns)
+    def counting(self: DatasetFiles, entry: dict, columns=None):
+        reads.append(entry["file"])
+        return real(self, entry, columns)
 
-    monkeypatch.setattr(loader_mod, "read_shard", counting)
+    monkeypatch.setattr(DatasetFiles, "read_shard", counting)
     loader = ShardLoader(out, batch_size=10, shuffle_shards=2)
     reads.clear()
     last = list(loader.epoch(0, start_batch=len(loader) - 1))

@@ -10,7 +10,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.lineage import data_checksum, dataset_doc, dataset_input, source_tags
+from prixfixe_blocks.data.schema import dataset_checksum
+from search.lineage import dataset_doc, dataset_input, source_tags
 from search.mlflow_utils import browse_text, runs_url
 from search.progress import LineDisplay, LiveDisplay, make_display
 from search.searcher import DurableOptunaSearch
@@ -68,7 +69,7 @@ def test_dataset_input_names_the_data_by_its_checksum(
     meta = open_dataset(data)
     doc = dataset_doc(meta, data, (0, 1))
     entity = dataset_input(doc)
-    assert entity.dataset.digest == data_checksum(meta) and entity.dataset.name == data.name
+    assert entity.dataset.digest == dataset_checksum(meta) and entity.dataset.name == data.name
     assert json.loads(entity.dataset.source) == {"uri": str(data.resolve())}
     profile = json.loads(entity.dataset.profile)
     assert profile["num_rows"] == meta.rows["total"] > 0

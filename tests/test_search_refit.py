@@ -200,7 +200,8 @@ def test_without_a_test_split_the_table_says_its_figures_are_validation(
     plan = {"data_dir": str(simulated_data(tmp_path_factory)), "seeds": [0, 1], "top": 1,
             "configs": [{"key": "top1", "role": "top", "preset": "", "trial": "004",
                          "epochs": 3, "val_pearson": 0.42}], "members": {}}
-    summary = evaluate_refit(exp, {"tracking_uri": "sqlite:///unused.db"}, plan, {}, None)
+    summary = evaluate_refit(exp, {"tracking_uri": f"sqlite:///{tmp_path / 'm.db'}"}, plan,
+                             {}, None)
     assert not summary["tested"]
     text = (tmp_path / "s" / "refit" / "test.md").read_text()
     assert "validation figures of the search (no test split)" in text

@@ -19,8 +19,10 @@ TRIALS, EPOCHS = 6, 2
 
 @pytest.fixture(scope="module")
 def search(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One search: 6 tiny trials x 2 epochs, ASHA, trial 1 fails once before its epoch 2; the
-    best model registered. Its output is kept (stdout is not a terminal: one line per event)."""
+    """One search: 6 tiny trials x 2 epochs, ASHA judging at epoch 1 (--grace-period 1: its
+    default first rung, after the warm-up, would be the last epoch), trial 1 fails once before
+    its epoch 2; the best model registered. Its output is kept (stdout is not a terminal: one
+    line per event)."""
     data = simulated_data(tmp_path_factory)
     storage = tmp_path_factory.mktemp("runs")
     out = io.StringIO()
@@ -29,8 +31,8 @@ def search(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         mp.delenv("RAY_ADDRESS", raising=False)
         code = cli_main(["run", "--data", str(data), "--space", "prixfixe", "--name", "small",
                          "--trials", str(TRIALS), "--epochs", str(EPOCHS), "--storage",
-                         str(storage), "--max-concurrent", "1", "--register", "small-best",
-                         *QUICK])
+                         str(storage), "--max-concurrent", "1", "--grace-period", "1",
+                         "--register", "small-best", *QUICK])
     print(out.getvalue())
     root = storage / "small"
     doc = json.loads((root / "search.json").read_text())
@@ -45,6 +47,7 @@ def test_search_runs_every_trial_and_exports_the_best(search: dict[str, Any]) ->
     records = read_trials(search["root"])
     assert len(records) == TRIALS
     assert {r["status"] for r in records.values()} <= {"FINISHED", "STOPPED"}
+    assert any(r["status"] == "STOPPED" for r in records.values())  # ASHA did stop one
     assert sorted(r["index"] for r in records.values()) == list(range(1, TRIALS + 1))
     for record in records.values():
         epochs = [h["epoch"] for h in record["history"]]
@@ -146,8 +149,8 @@ def test_runs_carry_source_and_dataset_inputs_and_no_placeholder_metrics(
         search: dict[str, Any]) -> None:
     from mlflow.tracking import MlflowClient
 
-    from prixfixe_blocks.data.schema import open_dataset
-    from search.lineage import data_checksum, source_tags
+    from prixfixe_blocks.data.schema import dataset_checksum, open_dataset
+    from search.lineage import source_tags
 
     client = MlflowClient(search["doc"]["tracking_uri"])
     meta = open_dataset(search["data"])
@@ -162,7 +165,7 @@ def test_runs_carry_source_and_dataset_inputs_and_no_placeholder_metrics(
         inputs = run.inputs.dataset_inputs
         assert len(inputs) == 1
         dataset = inputs[0].dataset
-        assert dataset.digest == data_checksum(meta) == checksum
+        assert dataset.digest == dataset_checksum(meta) == checksum
         assert json.loads(dataset.source)["uri"] == str(search["data"].resolve())
         assert json.loads(dataset.profile)["num_rows"] == meta.rows["total"]
     children = search["runs"][search["runs"]["tags.mlflow.parentRunId"].notna()]

@@ -160,3 +160,20 @@ def test_non_dream_two_targets_train_and_predict(shared_data: Path, tmp_path: Pa
     assert lines[0] == ["sequence", "Dev_log2_enrichment", "Hk_log2_enrichment"]
     assert [r[0] for r in lines[1:]] == [r.split("\t")[5] for r in rows[1:]]
     assert all(len(r) == 3 and np.isfinite([float(v) for v in r[1:]]).all() for r in lines[1:])
+
+
+def test_train_prints_its_plan_and_progress(trained: dict[str, Path], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Default schedule: an epoch is one pass over the training rows (not 1000 batches)."""
+    code = cli_main(["train", "--data", str(trained["data"]), "--preset", "dream-cnn",
+                     *TINY_CNN, "--epochs", "1", "--batch-size", "128", "--out",
+                     str(tmp_path / "m"), "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = sum(json.loads((trained["data"] / "dataset.json").read_text())["fold_rows"][1:])
+    batches = -(-rows // 128)
+    assert (f"plan: epoch = {batches} batches x 128 = {rows} sequences = 1 pass over {rows} "
+            f"training rows; 1 epochs ({rows} sequences) on cpu") in out
+    progress = [line for line in out.splitlines() if line.startswith("epoch 1/1 [")]
+    assert progress and f"{batches}/{batches} batches" in progress[-1]
+    assert "seq/s" in progress[-1] and "run left" in progress[-1]

@@ -154,6 +154,53 @@ class FinalBlock(Block):
         loss = self.target.loss(out, batch["y"])
         return FinalStep(self.target.decode(out.detach()), loss, None)
 
+    def output_bias(self) -> nn.Parameter | None:
+        """The bias added last to the raw outputs (what `init_head` sets), or None.
+
+        Found generically, so a new final block needs no code for it: the last Linear or Conv1d
+        bias of `n_outputs` entries that moves `forward()`'s outputs one for one (checked on a
+        dummy input; an auxiliary head or a hidden layer of the same width does not). A block
+        whose outputs come otherwise may override this (None: the head starts as built).
+        """
+        for module in reversed(list(self.modules())):
+            bias = getattr(module, "bias", None)
+            if (isinstance(module, nn.Linear | nn.Conv1d) and isinstance(bias, nn.Parameter)
+                    and bias.numel() == self.n_outputs and self._shifts_outputs(bias)):
+                return bias
+        return None
+
+    @torch.no_grad()
+    def _shifts_outputs(self, bias: nn.Parameter) -> bool:
+        was_training = self.training
+        self.eval()
+        x = dummy_input(self.in_shape)
+        delta = torch.arange(1, bias.numel() + 1, dtype=bias.dtype, device=bias.device)
+        try:
+            before = self(x)
+            bias.add_(delta)
+            after = self(x)
+        finally:
+            bias.sub_(delta)
+            self.train(was_training)
+        return after.shape == before.shape and torch.allclose(after - before, delta.expand_as(
+            after), atol=1e-3)
+
+    @torch.no_grad()
+    def init_head(self, labels: Tensor, features: Tensor | None = None) -> bool:
+        """Start the head at the training labels' distribution: the output bias set so that the
+        raw outputs average the target's `head_bias(labels)` on `features` (a sample of what
+        this block reads; without one, the bias alone is set to it). Returns False when the
+        block has no output bias (see `output_bias`) or the target gives no start."""
+        bias = self.output_bias()
+        start = self.target.head_bias(labels.to(self.target.mean.device))
+        if bias is None or start is None:
+            return False
+        start = start.to(bias)
+        bias.copy_(start)
+        if features is not None:  # remove the common offset the weights add on real inputs
+            bias.add_(start - self(features).mean(0))
+        return True
+
 
 def with_length(shape: Shape, length: int, n_pseudo: int | None = None) -> Shape:
     """`shape` with another length (and optionally pseudo-token count)."""

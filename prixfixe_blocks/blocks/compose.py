@@ -75,6 +75,23 @@ class PrixFixeModel(nn.Module):
             parts["loss_aux"] = float(aux_total.detach())
         return loss, parts
 
+    @torch.no_grad()
+    def init_head(self, labels: Tensor, x: Tensor | None = None) -> bool:
+        """Start the final block's head at the labels' distribution (FinalBlock.init_head),
+        measured in training mode on the inputs `x` (a sample of training rows) when given.
+        Leaves no trace but the bias: running statistics and the random state are restored."""
+        if x is None:
+            return self.final.init_head(labels)
+        buffers = {name: b.clone() for name, b in self.named_buffers()}
+        was_training = self.training
+        with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
+            self.train()
+            done = self.final.init_head(labels, self.features(x))
+        self.train(was_training)
+        for name, b in self.named_buffers():
+            b.copy_(buffers[name])
+        return done
+
     def _check_input(self, x: Tensor) -> None:
         expected = _expected_dims(self.input_shape)
         if tuple(x.shape[1:]) != expected:

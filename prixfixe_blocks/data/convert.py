@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,9 +21,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from prixfixe_blocks.data.inputs import open_text, read_error
 from prixfixe_blocks.data.plasmid import load_plasmid
+from prixfixe_blocks.data.publish import dataset_output, upload_file
 from prixfixe_blocks.data.schema import stable_fold
 from prixfixe_blocks.data.splits import SPLIT_COLUMN, TRAIN, canonical_split, canonical_splits
+from prixfixe_blocks.data.store import as_location, is_uri, normalize
 from prixfixe_blocks.data.validate import (
     RowError,
     check_sequences,
@@ -31,8 +35,11 @@ from prixfixe_blocks.data.validate import (
     parse_ints,
     upper_sequences,
 )
-from prixfixe_blocks.data.writer import DatasetWriter, prepare_output, replace_path, temp_sibling
+from prixfixe_blocks.data.writer import DatasetWriter, replace_path, temp_sibling
 from prixfixe_blocks.errors import ConfigError, DataError
+
+HEAD_BYTES = 1 << 20  # decompressed bytes read to find the header and line length
+REJECTS_SUFFIX = ".rejects.tsv"
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,7 @@ def input_format(name: str, sequence_col: str | None = None, target_cols: str | 
     return replace(fmt, split_col=split_col)
 
 
-def with_file_splits(fmt: InputFormat, paths: Sequence[Path],
+def with_file_splits(fmt: InputFormat, paths: Sequence[str | Path],
                      file_splits: Sequence[str] | None) -> list[InputFormat]:
     """One InputFormat per input: with ``file_splits``, each file's rows get its split and the
     format's split column is not read."""
@@ -145,20 +152,22 @@ class _LineTracker:
         return out
 
 
-def _header(path: Path, fmt: InputFormat) -> tuple[list[str], int]:
+def _header(path: str | Path, fmt: InputFormat) -> tuple[list[str], int]:
     """Column names (read from line 1 for header formats; checks required columns exist) and the
-    byte length of the first line (to size the reader's blocks)."""
-    if not path.is_file():
-        raise DataError("input file not found", path=str(path))
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        first = fh.readline()
+    byte length of the first lines (to size the reader's blocks)."""
+    stream, codec = open_text(path)
+    try:
+        with stream:
+            head = stream.read(HEAD_BYTES)
+    except OSError as err:
+        raise read_error(path, codec, err) from None
+    lines = head.split(b"\n", 2)
+    first = lines[0].decode("utf-8", errors="replace")
     if not first.strip():
         raise DataError("empty file (no rows)", path=str(path), line=1)
+    line_bytes = max(len(line) + 1 for line in lines[:2])
     if not fmt.header:
-        return list(fmt.column_names), len(first.encode())
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        fh.readline()
-        line_bytes = max(len(first.encode()), len(fh.readline().encode()))
+        return list(fmt.column_names), line_bytes
     names = first.rstrip("\r\n").lstrip("\ufeff").split(fmt.delimiter)
     for col in fmt.needed:
         if col not in names:
@@ -167,9 +176,10 @@ def _header(path: Path, fmt: InputFormat) -> tuple[list[str], int]:
     return names, line_bytes
 
 
-def _open_reader(path: Path, fmt: InputFormat, names: list[str], block: int,
-                 tracker: _LineTracker) -> pacsv.CSVStreamingReader:
-    """Arrow's streaming CSV reader: every needed column as a string, one row per line."""
+def _open_reader(path: str | Path, fmt: InputFormat, names: list[str], block: int,
+                 tracker: _LineTracker) -> tuple[pacsv.CSVStreamingReader, str | None]:
+    """Arrow's streaming CSV reader over the (decompressed) input: every needed column as a
+    string, one row per line; returns the reader and the input's compression."""
     read = pacsv.ReadOptions(column_names=names, skip_rows=1 if fmt.header else 0,
                              block_size=block, use_threads=False)
     parse = pacsv.ParseOptions(delimiter=fmt.delimiter, quote_char='"' if fmt.name == "csv"
@@ -178,21 +188,29 @@ def _open_reader(path: Path, fmt: InputFormat, names: list[str], block: int,
     conv = pacsv.ConvertOptions(include_columns=fmt.needed,
                                 column_types={c: pa.string() for c in fmt.needed},
                                 strings_can_be_null=False, quoted_strings_can_be_null=False)
+    stream, codec = open_text(path)
     try:
-        return pacsv.open_csv(pa.OSFile(str(path)), read_options=read, parse_options=parse,
-                              convert_options=conv)
+        return pacsv.open_csv(stream, read_options=read, parse_options=parse,
+                              convert_options=conv), codec
     except pa.ArrowInvalid as err:
         raise DataError(f"cannot parse: {err}", path=str(path)) from None
+    except OSError as err:
+        raise read_error(path, codec, err) from None
 
 
-def _batches(reader: pacsv.CSVStreamingReader, path: Path) -> Iterator[pa.RecordBatch]:
+def _batches(reader: pacsv.CSVStreamingReader, path: str | Path,
+             codec: str | None) -> Iterator[pa.RecordBatch]:
     while True:
         try:
             batch = reader.read_next_batch()
         except StopIteration:
             return
         except pa.ArrowInvalid as err:
+            if codec and "ompress" in str(err):
+                raise read_error(path, codec, err) from None
             raise DataError(f"cannot parse: {err}", path=str(path)) from None
+        except OSError as err:
+            raise read_error(path, codec, err) from None
         yield batch
 
 
@@ -255,13 +273,17 @@ class ConvertResult:
 
     rows: int
     rejected: int
-    rejects_path: Path | None
+    rejects_path: str | Path | None
     splits: dict[str, int] = field(default_factory=dict)
 
 
-def rejects_path_for(out: Path) -> Path:
+def rejects_path_for(out: str | Path) -> str | Path:
     """Where --skip-invalid writes the rejected rows: ``OUT.rejects.tsv`` beside OUT."""
-    return out.with_name(out.name + ".rejects.tsv")
+    if is_uri(out):
+        base, sep, query = normalize(out).partition("?")
+        return f"{base}{REJECTS_SUFFIX}{sep}{query}"
+    out = Path(out)
+    return out.with_name(out.name + REJECTS_SUFFIX)
 
 
 def convert(inputs: list[str | Path], out: str | Path, fmt: InputFormat, *,
@@ -269,23 +291,25 @@ def convert(inputs: list[str | Path], out: str | Path, fmt: InputFormat, *,
             chunk_rows: int = 65_536, n_folds: int = 10, skip_invalid: bool = False,
             overwrite: bool = False, progress: bool = False,
             file_splits: Sequence[str] | None = None) -> ConvertResult:
-    """Convert input files (concatenated in order) into a dataset directory at ``out``;
-    ``file_splits`` gives each input's split (train/val/test), in order."""
-    out = Path(out)
-    paths = [Path(p) for p in inputs]
+    """Convert input files or URIs (plain, gzip, bzip2 or zstd; concatenated in order) into a
+    dataset at ``out`` (a directory or a URI); ``file_splits`` gives each input's split
+    (train/val/test), in order."""
+    paths = [as_location(p) for p in inputs]
     formats = with_file_splits(fmt, paths, file_splits)
-    prepare_output(out, overwrite)
     flanks = load_plasmid(plasmid) if plasmid else None
     source = {"format": fmt.name, "input": str(paths[0]) if len(paths) == 1 else
               [str(p) for p in paths], "sequence_col": fmt.sequence_col,
               "plasmid_file": str(plasmid) if plasmid else None,
               "split_from": list(file_splits) if file_splits else fmt.split_col}
-    rejects_tmp = temp_sibling(rejects_path_for(out))
+    rejects = rejects_path_for(out)
+    rejects_tmp = (Path(tempfile.mkstemp(prefix="prixfixe-rejects-", suffix=".tsv")[1])
+                   if is_uri(out) else temp_sibling(Path(rejects)))
     n_rejected = 0
     ticker = _Progress(progress)
     try:
-        with DatasetWriter(out, targets=list(fmt.target_cols), n_folds=n_folds, source=source,
-                           plasmid=flanks, shard_rows=shard_rows) as writer, \
+        with dataset_output(out, overwrite) as local_out, \
+                DatasetWriter(local_out, targets=list(fmt.target_cols), n_folds=n_folds,
+                              source=source, plasmid=flanks, shard_rows=shard_rows) as writer, \
                 open(rejects_tmp, "w") if skip_invalid else _NullFile() as rej:
             if skip_invalid:
                 rej.write("file\tline\tfield\terror\trow\n")
@@ -301,23 +325,24 @@ def convert(inputs: list[str | Path], out: str | Path, fmt: InputFormat, *,
                         writer.write(table)
                     ticker.update(writer.rows)
             meta = writer.commit({"rejected_rows": n_rejected})
-        if skip_invalid:
-            replace_path(rejects_tmp, rejects_path_for(out))
+        if skip_invalid and is_uri(out):
+            upload_file(rejects_tmp, str(rejects))
+        elif skip_invalid:
+            replace_path(rejects_tmp, Path(rejects))
     finally:
         rejects_tmp.unlink(missing_ok=True)
-    return ConvertResult(writer.rows, n_rejected,
-                         rejects_path_for(out) if skip_invalid else None, meta.splits)
+    return ConvertResult(writer.rows, n_rejected, rejects if skip_invalid else None, meta.splits)
 
 
-def _convert_file(path: Path, fmt: InputFormat, chunk_rows: int,
+def _convert_file(path: str | Path, fmt: InputFormat, chunk_rows: int,
                   n_folds: int) -> Iterator[tuple[pa.Table | None, list[RowError]]]:
     """Yield (good rows, errors in line order) per chunk of one input file."""
     names, line_bytes = _header(path, fmt)
     tracker = _LineTracker(next_line=2 if fmt.header else 1)
     block = int(min(max(chunk_rows * line_bytes, 1 << 16), 1 << 28))
-    reader = _open_reader(path, fmt, names, block, tracker)
+    reader, codec = _open_reader(path, fmt, names, block, tracker)
     rows = 0
-    for batch in _batches(reader, path):
+    for batch in _batches(reader, path, codec):
         lines = tracker.take(batch.num_rows)
         table, errors = _convert_batch(batch, lines, fmt, n_folds)
         last = int(lines[-1]) if len(lines) else 0

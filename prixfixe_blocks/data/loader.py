@@ -12,6 +12,9 @@ and yields exactly what an uninterrupted run would from batch k on.
 - fixed batches per epoch: epoch e is batches [e*n, (e+1)*n) of an endless stream of passes
   0, 1, 2, ... (full batches only; a batch may span two passes).
 
+A dataset behind a URI (``s3://...``) is read the same way, each shard through the node's
+shard cache (``cache.py``): downloaded once, checked against its sha256, then read locally.
+
 Ranks: with at least ``world_size`` shards, shard i belongs to rank i % world_size; with fewer,
 every rank reads every shard and keeps every world_size-th selected row. Either way ranks are
 disjoint and together cover the selection.
@@ -26,7 +29,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from prixfixe_blocks.data.schema import DatasetMeta, open_dataset, read_shard
+from prixfixe_blocks.data.schema import DatasetMeta, open_dataset
+from prixfixe_blocks.data.store import DatasetFiles, as_location
 from prixfixe_blocks.errors import ConfigError
 
 
@@ -44,8 +48,9 @@ class ShardLoader:
             raise ConfigError(f"batch_size must be positive, got {batch_size}")
         if not 0 <= rank < world_size:
             raise ConfigError(f"rank {rank} not in 0..{world_size - 1}")
-        self.root = Path(data_dir)
-        self.meta: DatasetMeta = open_dataset(self.root)
+        self.root = as_location(data_dir)
+        self.files = DatasetFiles(data_dir)
+        self.meta: DatasetMeta = open_dataset(self.files)
         self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
         self.drop_last, self.batches_per_epoch = drop_last, batches_per_epoch
         self.rank, self.world_size = rank, world_size
@@ -60,10 +65,9 @@ class ShardLoader:
             raise ConfigError(f"unknown columns {missing}; dataset has {self.meta.columns}")
         if split is not None and "split" not in self.meta.columns:
             raise ConfigError("split= given but the dataset has no split column")
-        paths = self.meta.shard_paths(self.root)
-        self._stripe = len(paths) < world_size
-        self._shards = [i for i in range(len(paths)) if self._stripe or i % world_size == rank]
-        self._paths = paths
+        entries = self.meta.shards
+        self._stripe = len(entries) < world_size
+        self._shards = [i for i in range(len(entries)) if self._stripe or i % world_size == rank]
         self._counts = {i: self._count(i) for i in self._shards}
         self.n_rows = sum(self._counts.values())
         if batches_per_epoch is not None and batches_per_epoch < 1:
@@ -98,7 +102,7 @@ class ShardLoader:
         if not self._filtered():
             return len(range(self.rank, rows, self.world_size)) if self._stripe else rows
         cols = [c for c in ("fold", "split") if c in self.meta.columns]
-        return len(self._selected_index(read_shard(self._paths[shard], cols)))
+        return len(self._selected_index(self.files.read_shard(self.meta.shards[shard], cols)))
 
     # ----- order -----------------------------------------------------------------------------
     def _rng(self, pass_idx: int, *key: int) -> np.random.Generator:
@@ -118,7 +122,7 @@ class ShardLoader:
                                                   if self._filtered() and c in self.meta.columns]))
         parts = []
         for s in shards:
-            table = read_shard(self._paths[s], need)
+            table = self.files.read_shard(self.meta.shards[s], need)
             if self._filtered() or self._stripe:
                 table = table.take(pa.array(self._selected_index(table)))
             parts.append(table)

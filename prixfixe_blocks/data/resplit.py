@@ -6,10 +6,10 @@ duplicates and reverse-complement duplicates always land in the same split, and 
 again gives the same result. The hash maps to u in [0, 1): test if u < test_fraction, val if
 u >= 1 - val_fraction, else train (raising one fraction only ever moves rows out of train).
 
-The dataset is rewritten through ``DatasetWriter`` (new shards, checksums, counts and target
-statistics in a temporary directory, swapped in at the end), so a failure at any point leaves
-the old dataset as it was; anything else in the directory (the simulator's ``test_suite/``)
-is carried over.
+The dataset (a directory, or a URI: ``publish.py``) is rewritten through ``DatasetWriter``
+(new shards, checksums, counts and target statistics in a temporary directory, swapped in at
+the end), so a failure at any point leaves the old dataset as it was; anything else in the
+directory (the simulator's ``test_suite/``) is carried over.
 """
 
 from __future__ import annotations
@@ -22,18 +22,19 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from prixfixe_blocks.data.publish import dataset_output
 from prixfixe_blocks.data.schema import (
     HASH_BLOCK,
     META_FILE,
     DatasetMeta,
     as_string_array,
     open_dataset,
-    read_shard,
     sequence_hash,
     splitmix64,
     string_buffers,
 )
 from prixfixe_blocks.data.splits import SPLIT_COLUMN, TEST, TRAIN, VAL
+from prixfixe_blocks.data.store import DatasetFiles, as_location
 from prixfixe_blocks.data.writer import DatasetWriter
 from prixfixe_blocks.errors import ConfigError, DataError
 
@@ -93,29 +94,32 @@ def assign_splits(seqs: pa.Array | pa.ChunkedArray | list[str], test_fraction: f
 
 def split_dataset(data_dir: str | Path, test_fraction: float, val_fraction: float = 0.0, *,
                   seed: int = 0, overwrite: bool = False) -> DatasetMeta:
-    """Write a ``split`` column into the dataset at ``data_dir`` (atomically); returns the new
-    metadata. An existing split column is replaced only with ``overwrite``."""
+    """Write a ``split`` column into the dataset at ``data_dir`` (a directory or a URI,
+    atomically); returns the new metadata. An existing split column is replaced only with
+    ``overwrite``."""
     check_fractions(test_fraction, val_fraction)
-    root = Path(data_dir)
-    meta = open_dataset(root)
+    files = DatasetFiles(data_dir)
+    meta = open_dataset(files)
     if SPLIT_COLUMN in meta.columns and not overwrite:
         counts = ", ".join(f"{k} {v:,}" for k, v in meta.splits.items()) or "uncounted"
         raise DataError(f"already has a split column ({counts}); pass --overwrite to replace it "
                         "(models trained on the old split may have seen the new test rows)",
-                        path=str(root), field=SPLIT_COLUMN)
+                        path=files.location, field=SPLIT_COLUMN)
     source = {**meta.source, "split": {"test_fraction": test_fraction,
                                        "val_fraction": val_fraction, "seed": seed,
                                        "method": "sequence hash, reverse complements together"}}
     shard_rows = max(int(s["rows"]) for s in meta.shards)
-    with DatasetWriter(root, targets=meta.targets, n_folds=meta.n_folds, source=source,
-                       plasmid=meta.plasmid, shard_rows=shard_rows) as writer:
-        for path in meta.shard_paths(root):
-            table = read_shard(path)
+    with dataset_output(as_location(data_dir), overwrite=True) as out, \
+            DatasetWriter(out, targets=meta.targets, n_folds=meta.n_folds, source=source,
+                          plasmid=meta.plasmid, shard_rows=shard_rows) as writer:
+        for entry in meta.shards:
+            table = files.read_shard(entry)
             if SPLIT_COLUMN in table.column_names:
                 table = table.drop_columns([SPLIT_COLUMN])
             splits = assign_splits(table["sequence"], test_fraction, val_fraction, seed)
             writer.write(table.append_column(SPLIT_COLUMN, splits))
-        _carry_over(root, meta, writer.tmp)
+        if not files.remote:  # a URI keeps its other files: only the shards are replaced
+            _carry_over(Path(files.base), meta, writer.tmp)
         return writer.commit()
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from prixfixe_blocks.data.store import DATA_CHANGED, DatasetFiles
 from prixfixe_blocks.errors import DataError
 
 FORMAT_VERSION = 1
@@ -28,6 +29,7 @@ RIGHT_ADAPTER = "GGTTACGGCTGTT"
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 HASH_BLOCK = 16_384
+_VERIFIED: set[tuple[Any, ...]] = set()  # local shards this process has verified
 
 
 @dataclass
@@ -57,32 +59,60 @@ class DatasetMeta:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def open_dataset(path: str | Path) -> DatasetMeta:
-    """Read and check ``dataset.json`` of a dataset directory; DataError if anything is missing."""
-    root = Path(path)
-    if not root.is_dir():
-        raise DataError("dataset directory not found", path=str(root))
-    meta_path = root / META_FILE
-    if not meta_path.is_file():
-        raise DataError(f"missing {META_FILE} (not a dataset directory?)", path=str(root))
+def open_dataset(path: str | Path | DatasetFiles) -> DatasetMeta:
+    """Read and check ``dataset.json`` of a dataset directory or URI; DataError if anything is
+    missing (the directory, dataset.json, a listed shard) or the store cannot be reached."""
+    files = path if isinstance(path, DatasetFiles) else DatasetFiles(path)
+    if not files.exists():
+        raise DataError("dataset directory not found", path=files.location)
+    text = files.read_text(META_FILE)
+    if text is None:
+        raise DataError(f"missing {META_FILE} (not a dataset directory?)", path=files.location)
+    meta_path = files.where(META_FILE)
     try:
-        raw = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"invalid JSON: {err}", path=str(meta_path)) from None
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataError(f"invalid JSON: {err}", path=meta_path) from None
     if not isinstance(raw, dict):
-        raise DataError("expected a JSON object", path=str(meta_path))
+        raise DataError("expected a JSON object", path=meta_path)
     version = raw.get("format_version")
     if version != FORMAT_VERSION:
         raise DataError(f"unsupported format_version {version!r} (expected {FORMAT_VERSION})",
-                        path=str(meta_path), field="format_version")
+                        path=meta_path, field="format_version")
     known = {k: raw[k] for k in DatasetMeta.__dataclass_fields__ if k in raw}
     try:
         meta = DatasetMeta(**known)
     except TypeError as err:
-        raise DataError(f"incomplete metadata: {err}", path=str(meta_path)) from None
-    for shard in meta.shard_paths(root):
-        if not shard.is_file():
-            raise DataError("shard listed in dataset.json is missing", path=str(shard))
+        raise DataError(f"incomplete metadata: {err}", path=meta_path) from None
+    missing = files.missing([s["file"] for s in meta.shards])
+    if missing:
+        raise DataError("shard listed in dataset.json is missing", path=files.where(missing[0]))
+    return meta
+
+
+def dataset_checksum(meta: DatasetMeta) -> str:
+    """A short checksum of a dataset's content (its shards' sha256, in order): what a search
+    records at launch and every trial compares with before reading a row."""
+    text = json.dumps([s.get("sha256", s.get("file")) for s in meta.shards])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def check_dataset(location: str | Path, expected: str) -> DatasetMeta:
+    """Open the dataset at ``location`` and make sure it is the one with checksum ``expected``
+    (DataError otherwise). Local shards are hashed once per process; remote ones are checked
+    against their sha256 as they are downloaded into the shard cache."""
+    files = DatasetFiles(location)
+    meta = open_dataset(files)
+    found = dataset_checksum(meta)
+    if found != expected:
+        raise DataError(f"the {DATA_CHANGED} since the search started: its checksum is "
+                        f"{found}, the search recorded {expected} (restore the original data, "
+                        "or start a new search)", path=files.location)
+    if not files.remote:
+        try:
+            verify_dataset(files, meta, memo=_VERIFIED)
+        except DataError as err:
+            raise DataError(f"the {DATA_CHANGED} since the search started: {err}") from None
     return meta
 
 
@@ -174,17 +204,30 @@ def stable_fold(sequences: pa.Array | pa.ChunkedArray | list[str], n_folds: int)
     return (sequence_hash(sequences) % np.uint64(n_folds)).astype(np.int8)
 
 
-def verify_dataset(root: Path, meta: DatasetMeta) -> None:
-    """Recompute shard checksums and row counts; DataError naming the first bad shard."""
-    for entry, path in zip(meta.shards, meta.shard_paths(root), strict=True):
-        if file_sha256(path) != entry["sha256"]:
-            raise DataError("checksum mismatch (shard changed or corrupt)", path=str(path))
+def verify_dataset(location: str | Path | DatasetFiles, meta: DatasetMeta,
+                   memo: set[tuple[Any, ...]] | None = None) -> None:
+    """Recompute shard checksums and row counts; DataError naming the first bad shard.
+    ``memo`` skips local shards already verified with the same size and mtime."""
+    files = location if isinstance(location, DatasetFiles) else DatasetFiles(location)
+    for entry in meta.shards:
+        where = files.where(entry["file"])
+        key = None
+        if not files.remote:
+            stat = (Path(files.base) / entry["file"]).stat()
+            key = (where, stat.st_size, stat.st_mtime_ns, entry["sha256"], entry["rows"])
+            if memo is not None and key in memo:
+                continue
+        if files.sha256(entry["file"]) != entry["sha256"]:
+            raise DataError("checksum mismatch (shard changed or corrupt)", path=where)
         try:
-            rows = pq.ParquetFile(path).metadata.num_rows
+            with files.fs.open_input_file(f"{files.base}/{entry['file']}") as fh:
+                rows = pq.ParquetFile(fh).metadata.num_rows
         except (pa.ArrowException, OSError) as err:
-            raise DataError(f"cannot read Parquet shard: {err}", path=str(path)) from None
+            raise DataError(f"cannot read Parquet shard: {err}", path=where) from None
         if rows != entry["rows"]:
-            raise DataError(f"has {rows} rows, dataset.json says {entry['rows']}", path=str(path))
+            raise DataError(f"has {rows} rows, dataset.json says {entry['rows']}", path=where)
+        if memo is not None and key is not None:
+            memo.add(key)
 
 
 def summary(meta: DatasetMeta) -> str:
@@ -209,10 +252,10 @@ def summary(meta: DatasetMeta) -> str:
 
 def cli_info(args: argparse.Namespace) -> int:
     """``data info``: print the summary; with --verify also check every shard's checksum."""
-    root = Path(args.dataset)
-    meta = open_dataset(root)
+    files = DatasetFiles(args.dataset)
+    meta = open_dataset(files)
     print(summary(meta))
     if args.verify:
-        verify_dataset(root, meta)
+        verify_dataset(files, meta)
         print(f"verified: {len(meta.shards)} shard(s), checksums and row counts match")
     return 0

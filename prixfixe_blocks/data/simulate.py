@@ -43,12 +43,13 @@ import pyarrow as pa
 
 from prixfixe_blocks.data.motifs import MOTIFS
 from prixfixe_blocks.data.plasmid import make_flanks
+from prixfixe_blocks.data.publish import dataset_output
 from prixfixe_blocks.data.schema import LEFT_ADAPTER, RIGHT_ADAPTER, stable_fold
 from prixfixe_blocks.data.seqgen import BYTES, random_codes, to_strings
 from prixfixe_blocks.data.suite import SUITE_DIR
 from prixfixe_blocks.data.testsuite import TRUTH, write_test_suite
 from prixfixe_blocks.data.truth import MAX_BIN, expression
-from prixfixe_blocks.data.writer import DatasetWriter, prepare_output
+from prixfixe_blocks.data.writer import DatasetWriter
 
 SINGLETON_RATE = 0.58
 CELL_SD = 1.6
@@ -93,16 +94,16 @@ def simulated_flanks(seed: int, flank_bp: int = 500) -> dict[str, str]:
 
 def simulate(out: str | Path, rows: int, *, seed: int = 0, test_rows: int | None = None,
              shard_rows: int = 1_000_000, overwrite: bool = False) -> dict:
-    """Write ``rows`` training rows to ``out`` and the test suite to ``out/test_suite/``."""
-    out = Path(out)
-    prepare_output(out, overwrite)
+    """Write ``rows`` training rows to ``out`` (a directory or a URI) and the test suite to
+    ``out/test_suite``."""
     test_rows = test_rows if test_rows is not None else int(np.clip(rows // 100, 100, 2000))
     flanks = simulated_flanks(seed)
     source = {"format": "simulate", "input": None, "seed": seed, "generator": "prixfixe-sim-1",
               "singleton_rate": SINGLETON_RATE, "cell_sd": CELL_SD, "motifs": list(MOTIFS)}
     t0 = time.perf_counter()
-    with DatasetWriter(out, targets=[TARGET], n_folds=N_FOLDS, source=source, plasmid=flanks,
-                       shard_rows=shard_rows) as writer:
+    with dataset_output(out, overwrite) as local_out, \
+            DatasetWriter(local_out, targets=[TARGET], n_folds=N_FOLDS, source=source,
+                          plasmid=flanks, shard_rows=shard_rows) as writer:
         for index, start in enumerate(range(0, rows, CHUNK)):
             writer.write(train_chunk(seed, index, min(CHUNK, rows - start)))
         write_test_suite(writer.tmp / SUITE_DIR, seed, test_rows, TARGET)

@@ -14,6 +14,12 @@ Stats per target are (mean, std) or (mean, std, min, max) (the observed range, o
 - "huber" / "mse": the head predicts the standardized target (y - mean) / std; default (0, 1).
 
 Stats are buffers, so a saved state dict carries them with the weights.
+
+Every target also says where a fresh head should start (`head_bias`): the raw outputs whose
+decoding is the training labels' distribution (regression: the mean standardized label;
+softbin: the log of the labels' mean soft-bin distribution). A head started there predicts the
+label mean from step 0 instead of spending its first epoch lifting a common offset, which
+showed as a large, arbitrary-signed epoch-1 Pearson that early stopping then acted on.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from prixfixe_blocks.registry import Registry
 N_BINS = 18
 BIN_MEAN, BIN_SD = 11.0, 3.0  # the DREAM scale that softbin's bins live on
 SOFT_SD = 0.5  # sd of the assumed Normal around a label (in bins)
+MIN_BIN_MASS = 1e-6  # floor of an empty bin's initial probability (its log stays finite)
 
 Stats = Sequence[tuple[float, ...]]
 
@@ -74,6 +81,14 @@ class Target(nn.Module):
     def decode(self, outputs: Tensor) -> Tensor:
         """Predictions (B, n_targets) on the original target scale."""
         return self.unstandardize(outputs)
+
+    def head_bias(self, labels: Tensor) -> Tensor | None:
+        """Raw outputs (n_outputs,) that decode to the distribution of `labels` (rows, n_targets):
+        a fresh head's output bias. Default: the mean standardized label per target (None when
+        the head has other than one output per target; such a target overrides this)."""
+        if self.n_outputs != self.n_targets:
+            return None
+        return self.standardize(_as_labels(labels, self.n_targets)).mean(0)
 
 
 TARGETS: Registry[type[Target]] = Registry("target")
@@ -154,6 +169,20 @@ class SoftBinTarget(Target):
     def decode(self, outputs: Tensor) -> Tensor:
         expected = (self._log_probs(outputs).exp() * self.bins).sum(-1)
         return (expected - self.offset) / self.slope
+
+    def head_bias(self, labels: Tensor) -> Tensor:
+        """Log of the labels' mean soft-bin distribution per target (flattened like the head's
+        outputs): softmax of it is the binned training-label distribution."""
+        dist = self.soft_labels(_as_labels(labels, self.n_targets)).mean(0)
+        return dist.clamp_min(MIN_BIN_MASS).log().reshape(-1)
+
+
+def _as_labels(labels: Tensor, n_targets: int) -> Tensor:
+    """Labels as float32 (rows, n_targets) with at least one row (ConfigError otherwise)."""
+    labels = labels.float().reshape(-1, n_targets)
+    if labels.shape[0] == 0:
+        raise ConfigError("no training labels to start the head from")
+    return labels
 
 
 def _check_stats(name: str, entry: tuple[float, ...]) -> None:

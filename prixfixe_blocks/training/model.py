@@ -8,6 +8,8 @@ strands averaged).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -36,6 +38,19 @@ def resolve_device(device: str = "auto") -> torch.device:
         return torch.device(device)
     except RuntimeError as err:
         raise ConfigError(f"unknown device '{device}' (auto|cpu|cuda)") from err
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with `n` torch CPU threads (restored after): checks and timings use the
+    threads a trial would get, not the whole machine's."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
 
 BIN_SCALE_MAX = float(N_BINS - 1)  # labels on softbin's scale run from bin 0 to bin 17
 

@@ -21,6 +21,7 @@ import torch
 from prixfixe_blocks.data.loader import ShardLoader
 from prixfixe_blocks.data.schema import open_dataset
 from prixfixe_blocks.data.splits import FIT, TRAIN, VAL, select_rows
+from prixfixe_blocks.data.store import as_location
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.spec import ModelSpec
 from prixfixe_blocks.strategies.encodings import make_encoder
@@ -38,11 +39,14 @@ from prixfixe_blocks.training.model import (
     resolve_device,
     target_stats,
 )
+from prixfixe_blocks.training.plan import make_plan
 
 CHECKPOINT_FORMAT = 1
 DEFAULT_LOG_EVERY = 200
 TRAINED_PARTS = (TRAIN, FIT)  # TRAIN: validated on VAL; FIT (train + val): not validated
 NO_VALIDATION = "none (trained on train + val)"
+LABEL_BATCH = 1 << 16  # rows per read when collecting the training labels
+HEAD_SAMPLE_ROWS = 64  # training rows the head's starting offset is measured on
 
 
 def _set_cpu_threads() -> None:
@@ -72,10 +76,11 @@ class Trainer:
                  part: str = TRAIN, seed: int = 0, device: str = "auto",
                  log: Callable[[str], Any] = print,
                  amp: bool | None = None, compile: bool = False, channels_last: bool = False,
-                 log_every: int = DEFAULT_LOG_EVERY) -> None:
+                 log_every: int = DEFAULT_LOG_EVERY,
+                 on_batch: Callable[[int, int, int], Any] | None = None) -> None:
         self.spec, self.strategy = spec, spec.strategy
-        self.data_dir, self.val_folds, self.seed = Path(data_dir), tuple(val_folds), seed
-        self.log, self.log_every = log, log_every
+        self.data_dir, self.val_folds, self.seed = as_location(data_dir), tuple(val_folds), seed
+        self.log, self.log_every, self.on_batch = log, log_every, on_batch
         self.meta = open_dataset(self.data_dir)
         self.device = resolve_device(device)
         if self.device.type == "cpu":
@@ -95,6 +100,7 @@ class Trainer:
         self.part, self.validates = part, part == TRAIN
         bs = int(self.strategy.batch_size)
         train = select_rows(self.meta, part, self.val_folds, path=self.data_dir)
+        self.train_rows = train  # the head's start reads these rows too, never others
         self.train_loader = ShardLoader(
             self.data_dir, batch_size=bs, **train.loader_kwargs(), columns=columns, seed=seed,
             shuffle=True, batches_per_epoch=self.strategy.batches_per_epoch,
@@ -113,11 +119,35 @@ class Trainer:
                 raise ConfigError(f"no {selection.part} rows ({selection.describe()}) in "
                                   f"{self.data_dir}")
         self.model = build_model(spec, self.meta).to(self.device)
-        self.total_steps = int(self.strategy.epochs) * len(self.train_loader)
+        if not self.model.init_head(self._training_labels(), self._head_sample()):
+            self.log(f"final block '{spec.final.name}' has no output bias to start at the label "
+                     "distribution; its head starts as built")
+        self.plan = make_plan(self.train_loader.n_rows, bs, self.strategy.batches_per_epoch,
+                              int(self.strategy.epochs))
+        self.total_steps = self.plan.epochs * self.plan.batches
         self.opt = make_optimization(self.strategy, self.model, self.total_steps)
         self._step_fn = (torch.compile(self.model.training_step) if compile
                          else self.model.training_step)
         self.epoch = 0
+
+    def _training_labels(self) -> torch.Tensor:
+        """Every training row's labels (rows, n_targets; the rows `train_loader` reads, never
+        validation or test rows): what the head starts from."""
+        loader = ShardLoader(self.data_dir, batch_size=LABEL_BATCH,
+                             **self.train_rows.loader_kwargs(), columns=list(self.meta.targets),
+                             shuffle=False)
+        return torch.cat([self.encoder.targets(batch) for batch in loader.epoch(0)])
+
+    def _head_sample(self) -> torch.Tensor | None:
+        """Inputs of HEAD_SAMPLE_ROWS training rows (forward strand): what the head's start is
+        measured on (None below 2 rows, which training-mode BatchNorm cannot take)."""
+        loader = ShardLoader(self.data_dir, batch_size=HEAD_SAMPLE_ROWS,
+                             **self.train_rows.loader_kwargs(), columns=["sequence"],
+                             seed=self.seed)
+        rows = next(iter(loader.epoch(0))).column("sequence")
+        if len(rows) < 2:
+            return None
+        return self.encoder.encode_sequences(rows, train=False)["x"].to(self.device)
 
     # -- training ------------------------------------------------------------------------------
     def _train_step(self, inputs: dict[str, torch.Tensor]) -> tuple[float, float | None]:
@@ -137,6 +167,8 @@ class Trainer:
         n_batches = len(self.train_loader)
         seen, loss_sum, aux_sum, steps, aux_steps = 0, 0.0, 0.0, 0, 0
         start = time.perf_counter()
+        if self.on_batch is not None:
+            self.on_batch(self.epoch + 1, 0, 0)
         for i, batch in enumerate(self.train_loader.epoch(self.epoch)):
             if batch.num_rows < 2:  # BatchNorm needs 2 rows; a 1-row tail batch is skipped
                 continue
@@ -145,6 +177,8 @@ class Trainer:
             loss_sum += loss
             if aux is not None:
                 aux_sum, aux_steps = aux_sum + aux, aux_steps + 1
+            if self.on_batch is not None:
+                self.on_batch(self.epoch + 1, i + 1, seen)
             if self.log_every and (i + 1) % self.log_every == 0 and i + 1 < n_batches:
                 self.log(f"epoch {self.epoch + 1} batch {i + 1}/{n_batches} "
                          f"loss {loss_sum / steps:.4f}")
@@ -160,6 +194,25 @@ class Trainer:
         self.log(f"epoch {self.epoch}/{self.strategy.epochs} train_loss "
                  f"{result['train_loss']:.4f} ({result['seqs_per_s']:.0f} seq/s)")
         return result
+
+    def time_steps(self, steps: int = 1, warmup: bool = True) -> tuple[float, float]:
+        """Seconds per training sequence (over `steps` batches, after one untimed warm-up
+        batch if `warmup`) and per predicted sequence (both strands, one batch): what cost
+        estimates scale. Trains the model, so time on a throwaway Trainer."""
+        self.model.train()
+        batches = self.train_loader.epoch(0)
+        if warmup:
+            self._train_step(self.encoder.training_batch(next(batches), self.rng))
+        seen, start = 0, time.perf_counter()
+        for _, batch in zip(range(steps), batches, strict=False):
+            self._train_step(self.encoder.training_batch(batch, self.rng))
+            seen += batch.num_rows
+        train = (time.perf_counter() - start) / max(seen, 1)
+        loader = self.val_loader or self.train_loader  # a refit has no validation rows
+        rows = next(iter(loader.epoch(0))).column("sequence")
+        start = time.perf_counter()
+        predict_both_strands(self.model, self.encoder, rows, self.device, self.amp)
+        return train, (time.perf_counter() - start) / max(len(rows), 1)
 
     def predict_validation(self) -> tuple[np.ndarray, np.ndarray]:
         """(predictions, targets) on the validation folds, both strands averaged."""

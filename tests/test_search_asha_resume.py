@@ -1,0 +1,95 @@
+"""ASHA + a SIGKILLed driver: ASHA's stops are kept, the search finishes with the right number
+of trials, and --time-budget counts the time of both drivers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from search.experiment import CLOCK_FILE
+from tests.conftest import REPO
+from tests.search_support import (
+    QUICK,
+    clean_env,
+    cli_command,
+    kill_pids,
+    pids_mentioning,
+    read_trials,
+    run_cli,
+    simulated_data,
+    wait_for,
+)
+
+TRIALS, EPOCHS, SETTLED_S, BUDGET = 6, 3, 1.5, 900
+
+
+def _ready(root: Path) -> bool:
+    """ASHA stopped a trial and another trial runs, both in Tune's last state snapshot."""
+    settled = time.time() - SETTLED_S
+    records = [r for r in read_trials(root).values() if r["updated"] < settled]
+    return (any(r["status"] == "STOPPED" for r in records)
+            and any(r["status"] == "RUNNING" for r in records))
+
+
+@pytest.mark.slow
+def test_asha_decisions_survive_a_killed_driver(tmp_path_factory: pytest.TempPathFactory,
+                                                tmp_path: Path) -> None:
+    data = simulated_data(tmp_path_factory)
+    storage = tmp_path / "runs"
+    root = storage / "asha"
+    ray_tmp = tempfile.mkdtemp(prefix="pfa-", dir="/tmp")
+    args = ["run", "--data", str(data), "--name", "asha", "--storage", str(storage),
+            "--trials", str(TRIALS), "--epochs", str(EPOCHS), "--scheduler", "asha",
+            "--max-concurrent", "2", "--time-budget", str(BUDGET), *QUICK,
+            "--batches-per-epoch", "12"]
+    driver = subprocess.Popen(cli_command(*args), cwd=REPO, env=clean_env(RAY_TMPDIR=ray_tmp),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
+    try:
+        wait_for(lambda: _ready(root), 300, "a trial stopped by ASHA", proc=driver)
+        before = read_trials(root)
+        time.sleep(1.0)  # let the clock be saved past the first driver's start-up
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+        kill_pids(pids_mentioning(ray_tmp))
+    settled = time.time() - SETTLED_S
+    stopped = {k: r for k, r in before.items()
+               if r["status"] == "STOPPED" and r["updated"] < settled}
+    assert stopped and all("stopped by ASHA" in r["stop_reason"] for r in stopped.values())
+    used_first = float(json.loads((root / CLOCK_FILE).read_text())["elapsed_s"])
+    assert used_first > 0
+
+    resume_tmp = tempfile.mkdtemp(prefix="pfa-", dir="/tmp")
+    try:
+        result = run_cli("resume", "asha", "--storage", str(storage),
+                         env=clean_env(RAY_TMPDIR=resume_tmp))
+    finally:
+        kill_pids(pids_mentioning(resume_tmp))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    said = re.search(r"time budget: 900 s for the whole search; (\d+) s used before this "
+                     r"driver, (\d+) s left", result.stdout)
+    assert said and int(said.group(1)) >= int(used_first) - 1
+    assert int(said.group(1)) + int(said.group(2)) == BUDGET
+
+    after = read_trials(root)
+    assert len(after) == TRIALS  # every trial ran, none twice
+    assert {r["status"] for r in after.values()} <= {"FINISHED", "STOPPED"}
+    for trial_id, record in stopped.items():  # ASHA's stop kept: not restarted
+        assert after[trial_id]["status"] == "STOPPED"
+        assert after[trial_id]["history"] == record["history"]
+    assert sum(r["status"] == "STOPPED" for r in after.values()) >= 1
+    assert any(r["epoch"] == EPOCHS for r in after.values())
+    total = float(json.loads((root / CLOCK_FILE).read_text())["elapsed_s"])
+    assert total > used_first  # the second driver's time was added to the first's
+    assert f"search 'asha' done: {TRIALS} trials" in result.stdout
