@@ -194,7 +194,7 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--width", choices=["tiny", "small", "published"], default="published",
                      help="scale block widths down for quick searches")
     run.add_argument("--no-enqueue-presets", action="store_true")
-    run.add_argument("--objective", choices=["r", "r,params"], default="r",
+    run.add_argument("--objective", choices=["r", "r,params"], default="r", metavar="r|r,params",
                      help="r: maximise validation Pearson r; r,params: also minimise the "
                      "parameter count (multi-objective: a Pareto front; early stopping off)")
     run.add_argument("--max-params", type=int, default=None, metavar="N",
