@@ -168,7 +168,9 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
                      help="number of trials (default 20; with --sampler grid: the whole grid)")
     run.add_argument("--epochs", type=int, default=10)
     run.add_argument("--name", required=True, help="search name (= MLflow experiment)")
-    run.add_argument("--sampler", choices=["tpe", "random", "grid"], default="tpe")
+    run.add_argument("--sampler", choices=["tpe", "random", "grid", "nsga2"], default="tpe",
+                     help="tpe (multi-objective TPE with --objective r,params), random, grid, "
+                     "nsga2 (NSGA-II, for --objective r,params)")
     run.add_argument("--scheduler", choices=["asha", "none"], default="asha")
     run.add_argument("--grace-period", type=int, default=None, metavar="EPOCHS",
                      help="ASHA's first rung (default: the epoch after the LR warm-up, "
@@ -192,6 +194,12 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--width", choices=["tiny", "small", "published"], default="published",
                      help="scale block widths down for quick searches")
     run.add_argument("--no-enqueue-presets", action="store_true")
+    run.add_argument("--objective", choices=["r", "r,params"], default="r", metavar="r|r,params",
+                     help="r: maximise validation Pearson r; r,params: also minimise the "
+                     "parameter count (multi-objective: a Pareto front; early stopping off)")
+    run.add_argument("--max-params", type=int, default=None, metavar="N",
+                     help="never train a configuration with more than N parameters (sampled "
+                     "again instead)")
     run.add_argument("--register", default=None, metavar="NAME",
                      help="register the best model in the MLflow model registry as NAME")
     run.add_argument("--dry-run", action="store_true",
@@ -211,6 +219,8 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--storage", default="runs")
     _handler(st, "search.status:cli_status")
 
+    _add_after_search(sub)
+
     demo = sub.add_parser(
         "demo", help="the README's main job: simulate data and run a small local search"
     )
@@ -219,6 +229,36 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--trials", type=int, default=8)
     demo.add_argument("--epochs", type=int, default=6)
     _handler(demo, "search.demo:cli_demo")
+
+
+def _add_after_search(sub: argparse._SubParsersAction) -> None:
+    refit = sub.add_parser(
+        "refit", help="retrain a finished search's best configurations on train + val, "
+        "ensemble them and score them on the test split",
+        description="The K best configurations (and the presets the search ran) are retrained "
+        "with S seeds each on train + val for the epoch count each reached its best at, as "
+        "Ray Tune trials (resumable) with nested MLflow runs; the top K's models are averaged "
+        "into an ensemble model directory (STORAGE/NAME/refit/ensemble) and everything is "
+        "scored on the test split beside the k-mer ridge baseline.")
+    refit.add_argument("name", help="a finished search")
+    refit.add_argument("--top", type=int, default=None, help="configurations to refit "
+                       "(default 3)")
+    refit.add_argument("--seeds", type=int, default=None, help="seeds per configuration "
+                       "(default 2)")
+    refit.add_argument("--resume", action="store_true",
+                       help="continue an interrupted refit (rerunning the command does too)")
+    refit.add_argument("--no-presets", action="store_true",
+                       help="do not refit the presets the search ran for comparison")
+    refit.add_argument("--storage", default="runs")
+    refit.add_argument("--address", default=None, help="existing Ray cluster (e.g. auto)")
+    _handler(refit, "search.refit:cli_refit")
+
+    rep = sub.add_parser(
+        "report", help="what mattered in a search: importances, best r per choice, curves, "
+        "Pareto front, refit test table (files + MLflow parent run)")
+    rep.add_argument("name", help="a search")
+    rep.add_argument("--storage", default="runs")
+    _handler(rep, "search.report_cli:cli_report")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:

@@ -11,6 +11,11 @@ overwrite newer files of ours), and `STORAGE/NAME/` holds:
   optuna.journal   the Optuna study (open with `optuna-dashboard optuna.journal`)
   clock.json       seconds the search has run, over all its drivers (for --time-budget)
   leaderboard.csv, curves.png, best_model/   written at the end
+  refit.json       `refit`: its plan (configurations, seeds), members and MLflow runs
+  refit/           `refit`: ensemble/ (the top configurations'
+                   refits, an ensemble model directory), presets/, test.json / test.md
+  refit-tune/      Ray Tune's state of the refit (its own directory, as tune/ is)
+  report/          `report`: importances, per-choice plot, curves, Pareto front, report.md
 Every JSON file is written to a temporary name and renamed, so a killed driver leaves no
 half-written file.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
 import time
 from dataclasses import dataclass
@@ -31,6 +37,7 @@ import pyarrow.fs as pafs
 
 from prixfixe_blocks.atomic import atomic_write_text
 from prixfixe_blocks.data.store import join, normalize, store_error
+from prixfixe_blocks.data.writer import replace_path
 from prixfixe_blocks.errors import ConfigError
 
 SEARCH_FILE = "search.json"
@@ -41,8 +48,15 @@ LEADERBOARD_FILE = "leaderboard.csv"
 PLOT_FILE = "curves.png"
 BEST_MODEL_DIR = "best_model"
 TUNE_DIR = "tune"
+REFIT_DIR = "refit"
+REFIT_TUNE_DIR = "refit-tune"
+ENSEMBLE_DIR = f"{REFIT_DIR}/ensemble"  # the refit's ensemble model directory (members inside)
+REFIT_TEST_TABLE = f"{REFIT_DIR}/test.md"  # the refit's figures (test split, or validation)
+REFIT_TEST_JSON = f"{REFIT_DIR}/test.json"
+REPORT_DIR = "report"
+REFIT_FILE = "refit.json"
 CLOCK_FILE = "clock.json"
-SYNCED_FILES = (SEARCH_FILE, TRIALS_FILE, DRIVER_FILE, OPTUNA_FILE, CLOCK_FILE)
+SYNCED_FILES = (SEARCH_FILE, TRIALS_FILE, DRIVER_FILE, OPTUNA_FILE, CLOCK_FILE, REFIT_FILE)
 # Keys of a trial record (trials.json) that name the trial elsewhere; its key is the Tune id.
 RUN_ID = "mlflow_run_id"  # its MLflow run
 NUMBER = "number"  # its Optuna trial number (shown by optuna-dashboard, MLflow, leaderboard)
@@ -168,3 +182,42 @@ class ExperimentDir:
         except (OSError, KeyError, ValueError):
             return False
         return True
+
+
+def copy_dir(source: Path, target: Path) -> Path:
+    """Copy a directory onto `target` (replacing it) through a temporary sibling, so `target`
+    is never half-written."""
+    tmp = target.parent / f".{target.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, tmp)
+    replace_path(tmp, target)
+    return target
+
+
+def list_searches(storage: str) -> dict[str, str]:
+    """Search name -> its driver's last state ("finished", "running", "failed", "unknown") for
+    every search directory under `--storage` (a path or a URI); empty when there is none."""
+    if "://" in storage:
+        fs, base = pafs.FileSystem.from_uri(storage)
+    else:
+        fs, base = pafs.LocalFileSystem(), str(Path(storage).expanduser().resolve())
+    try:
+        entries = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+    except OSError:
+        return {}
+    found: dict[str, str] = {}
+    for entry in sorted(entries, key=lambda e: e.base_name):
+        if entry.type != pafs.FileType.Directory:
+            continue
+        if fs.get_file_info(f"{entry.path}/{SEARCH_FILE}").type != pafs.FileType.File:
+            continue
+        state = "unknown"
+        if fs.get_file_info(f"{entry.path}/{DRIVER_FILE}").type == pafs.FileType.File:
+            with fs.open_input_stream(f"{entry.path}/{DRIVER_FILE}") as stream:
+                try:
+                    state = str(json.loads(stream.read()).get("state", "unknown"))
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    pass
+        found[entry.base_name] = state
+    return found

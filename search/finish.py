@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from search.experiment import (
     OPTUNA_FILE,
     PLOT_FILE,
     ExperimentDir,
+    copy_dir,
 )
 from search.mlflow_utils import browse_text, write_run_record
 from search.report import (
@@ -67,15 +67,7 @@ def export_best_model(exp: ExperimentDir, results: Any, trial_id: str) -> Path |
             continue
         with result.checkpoint.as_directory() as ckpt:
             source = Path(ckpt) / BEST_MODEL_DIR
-            if not source.is_dir():
-                return None
-            target = exp.path(BEST_MODEL_DIR)
-            tmp = exp.path(f".{BEST_MODEL_DIR}.tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(source, tmp)
-            shutil.rmtree(target, ignore_errors=True)
-            tmp.rename(target)
-            return target
+            return copy_dir(source, exp.path(BEST_MODEL_DIR)) if source.is_dir() else None
     return None
 
 

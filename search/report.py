@@ -17,15 +17,18 @@ from typing import Any
 from prixfixe_blocks.atomic import atomic_write, atomic_write_text
 from prixfixe_blocks.spec import ROLES
 from prixfixe_blocks.training.fit import BEST_METRIC as METRIC
+from prixfixe_blocks.training.fit import Best
 from search.experiment import NUMBER, RUN_ID
+from spaces.base import config_to_spec
 
 FAILED = "FAILED"  # a trial's record status after an error that its retries did not clear
 NO_RANK = "-"  # the rank shown for a failed trial
 COLUMNS: tuple[str, ...] = (
-    "rank", "trial", "trial_id", RUN_ID, "status", "epoch", METRIC, "val_pearson",
+    "rank", "trial", "trial_id", RUN_ID, "status", "epoch", "best_epoch", METRIC, "val_pearson",
     "val_spearman", "train_loss", "seqs_per_s", "strategy", *ROLES, "node_id", "config",
 )
 SHORT_ID = 8  # characters of an MLflow run id in the text table
+CHOICE_KEYS = (*ROLES, "encoding", "target")  # the choices `best_per_choice` compares
 DONE_STATES = ("FINISHED", "STOPPED", "FAILED")  # record statuses of trials that have ended
 
 
@@ -46,7 +49,7 @@ def leaderboard_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]
             "trial_id": record["trial_id"], RUN_ID: record.get(RUN_ID) or "",
             "trial": trial_label(record), "order": _order(record),
             "status": record.get("status", "?"),
-            "epoch": record.get("epoch", 0),
+            "epoch": record.get("epoch", 0), "best_epoch": best_epoch(record),
             **{k: metrics.get(k) for k in (METRIC, "val_pearson", "val_spearman",
                                            "train_loss", "seqs_per_s")},
             "strategy": config.get("strategy", config.get("strategy.encoding", "")),
@@ -58,6 +61,15 @@ def leaderboard_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]
     for rank, row in enumerate(rows, 1):
         row["rank"] = NO_RANK if row["status"] == FAILED else rank
     return rows
+
+
+def best_epoch(record: dict[str, Any]) -> int:
+    """The epoch a trial reached its best validation Pearson at: the fit loop's rule (`Best`)
+    replayed over its history (0: no finite score)."""
+    best = Best()
+    for entry in record.get("history", []):
+        best.update(float(entry.get("val_pearson", math.nan)), int(entry["epoch"]))
+    return best.epoch
 
 
 def status_counts(records: dict[str, dict[str, Any]]) -> dict[str, int]:
@@ -148,12 +160,9 @@ def write_curves_png(path: Path, records: dict[str, dict[str, Any]],
                      size: tuple[float, float] = (8.0, 5.0)) -> None:
     """Learning curves: best_val_pearson per trial over epochs, labelled, best trials in the
     legend; trials stopped early end in an x. Written atomically (matplotlib, Agg backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
+    plt = _pyplot()
     ordered = sorted(records.values(), key=lambda r: -_score(r.get("metrics", {}).get(METRIC)))
     fig, ax = plt.subplots(figsize=size, dpi=100)
     for rank, record in enumerate(ordered):
@@ -176,8 +185,86 @@ def write_curves_png(path: Path, records: dict[str, dict[str, Any]],
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="lower right", title="trial first/core/final")
+    _save(fig, path)
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (files only, no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> None:
+    """Write a figure as PNG atomically and close it."""
     fig.tight_layout()
     try:
         atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     finally:
-        plt.close(fig)
+        _pyplot().close(fig)
+
+
+def choice_values(config: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, str]:
+    """A trial's choice per CHOICE_KEYS: its blocks and its strategy's encoding and target
+    (whatever the space called them: a bundle, a plain key, a default)."""
+    spec = config_to_spec(config, overrides)
+    return {**{role: spec.block(role).name for role in ROLES},
+            "encoding": str(spec.strategy.encoding), "target": str(spec.strategy.target)}
+
+
+def best_per_choice(records: dict[str, dict[str, Any]],
+                    overrides: dict[str, Any] | None) -> dict[str, dict[str, dict[str, Any]]]:
+    """Key (first, core, final, encoding, target) -> choice -> {"best": the best validation r
+    of the trials that made it, "n": how many did, "trial": the best one's number}."""
+    table: dict[str, dict[str, dict[str, Any]]] = {key: {} for key in CHOICE_KEYS}
+    for record in records.values():
+        score = _score(record.get("metrics", {}).get(METRIC))
+        if score == -math.inf:
+            continue
+        for key, value in choice_values(record.get("config", {}), overrides).items():
+            entry = table[key].setdefault(value, {"best": -math.inf, "n": 0, "trial": ""})
+            entry["n"] += 1
+            if score > entry["best"]:
+                entry.update(best=score, trial=trial_label(record))
+    return table
+
+
+def write_choices_png(path: Path, table: dict[str, dict[str, dict[str, Any]]],
+                      size: tuple[float, float] = (12.0, 3.2)) -> None:
+    """One panel per key: the best validation r of each choice as a bar, labelled with how
+    many trials made it."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(table), figsize=size, dpi=100, sharex=True)
+    for ax, (key, choices) in zip(axes, table.items(), strict=True):
+        ordered = sorted(choices.items(), key=lambda kv: kv[1]["best"])
+        names = [f"{name} (n={entry['n']})" for name, entry in ordered]
+        ax.barh(names, [entry["best"] for _, entry in ordered], color="tab:blue")
+        ax.set_title(key)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(axis="x", alpha=0.3)
+    axes[len(axes) // 2].set_xlabel("best validation Pearson r of the trials with that choice")
+    _save(fig, path)
+
+
+def write_pareto_png(path: Path, points: list[tuple[float, float]],
+                     front: list[tuple[float, float]], size: tuple[float, float] = (7.0, 4.5)
+                     ) -> None:
+    """Validation r against parameter count (log scale): every trial, the Pareto front as a
+    line through its trials."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=size, dpi=100)
+    if points:
+        ax.scatter(*zip(*points, strict=True), s=14, color="0.6", label="trials")
+    if front:
+        xs, ys = zip(*sorted(front), strict=True)
+        ax.step(xs, ys, where="post", color="tab:red")
+        ax.scatter(xs, ys, s=30, color="tab:red", label="Pareto front", zorder=3)
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("best validation Pearson r")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    _save(fig, path)

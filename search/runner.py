@@ -37,6 +37,13 @@ from search.experiment import (
 from search.finish import finish
 from search.lineage import code_version, dataset_doc
 from search.mlflow_utils import ARTIFACTS_DIR, resolve_tracking_uri, runs_url
+from search.objectives import (
+    SINGLE,
+    ParamCounter,
+    objective_metrics,
+    scheduler_name,
+    searcher_target,
+)
 from search.progress import TrialRecorder
 from search.resources import trial_gpus
 from search.resumable import DataGuard, ResumableASHA, SearchClock
@@ -79,6 +86,8 @@ class SearchOptions:
     val_folds: tuple[int, ...] = (0,)
     plugins: list[str] = field(default_factory=list)  # modules registering blocks/strategies
     register: str | None = None  # MLflow registered-model name for the best model
+    objective: str = SINGLE  # "r", or "r,params" (multi-objective: r vs parameter count)
+    max_params: int | None = None  # configurations above this many parameters are not trained
 
 
 @dataclass
@@ -103,6 +112,9 @@ def prepare(opts: SearchOptions) -> Prepared:
                           f"`prixfixe-search resume {opts.name}` or another --name")
     if opts.epochs < 1 or (opts.trials is not None and opts.trials < 1):
         raise ConfigError("--epochs and --trials must be at least 1")
+    objective_metrics(opts.objective)
+    if opts.max_params is not None and opts.max_params < 1:
+        raise ConfigError(f"--max-params must be positive, got {opts.max_params}")
     meta = open_dataset(opts.data)
     validation = select_rows(meta, VAL, opts.val_folds, path=opts.data).describe()
     print(f"validation rows: {validation} (test rows are never read)")
@@ -118,7 +130,8 @@ def prepare(opts: SearchOptions) -> Prepared:
         trials = min(opts.trials or size, size)
     overrides = run_overrides(opts)
     first_rung(opts.epochs, opts.grace_period)  # a bad --grace-period fails now
-    checked = check_space(space, meta=meta, overrides=overrides, seed=opts.seed, grid=grid)
+    checked = check_space(space, meta=meta, overrides=overrides, seed=opts.seed, grid=grid,
+                          max_params=opts.max_params)
     print(f"space '{opts.space}' checked: {checked} sampled configurations build and train "
           "one step")
     return Prepared(opts, exp, space, meta, overrides, trials)
@@ -254,17 +267,26 @@ class ray_session:  # noqa: N801 (used as a context manager, reads like a functi
 
 def make_trainable(opts: SearchOptions, doc: dict[str, Any], root: Path) -> Any:
     """`train_trial` with the run's settings and per-trial resources (same name on restore)."""
-    settings = TrialSettings(
+    return tune.with_resources(tune.with_parameters(
+        train_trial, settings=trial_settings(opts, doc, root)), trial_resources(opts, doc))
+
+
+def trial_settings(opts: SearchOptions, doc: dict[str, Any], root: Path) -> TrialSettings:
+    """What every trial of the search shares (also the base of its refit's trials)."""
+    return TrialSettings(
         data_dir=doc["data_dir"], epochs=int(doc["epochs"]), overrides=dict(doc["overrides"]),
         val_folds=tuple(opts.val_folds), seed=opts.seed,
         marker_dir=str(root), fail_once=doc.get("fail_once", ""),
         plugins=tuple(opts.plugins), data_checksum=doc.get("data_checksum", ""),
     )
+
+
+def trial_resources(opts: SearchOptions, doc: dict[str, Any]) -> dict[str, float]:
+    """CPUs and GPUs per trial (GPU-first: search.json's `trial_gpus`)."""
     gpus = doc.get("trial_gpus")
     if gpus is None:  # a search.json from before GPU-first resources
         gpus = trial_gpus(opts.gpus_per_trial, opts.address)
-    resources = {"cpu": opts.cpus_per_trial, "gpu": gpus}
-    return tune.with_resources(tune.with_parameters(train_trial, settings=settings), resources)
+    return {"cpu": opts.cpus_per_trial, "gpu": gpus}
 
 
 def make_sampler(name: str, seed: int, space: Any = None) -> optuna.samplers.BaseSampler:
@@ -275,6 +297,8 @@ def make_sampler(name: str, seed: int, space: Any = None) -> optuna.samplers.Bas
         return optuna.samplers.GridSampler(grid_space(space), seed=seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
                                       constant_liar=True)
 
@@ -298,24 +322,28 @@ def make_searcher(prep: Prepared) -> Any:
     opts = prep.opts
     sampler = make_sampler(opts.sampler, opts.seed, prep.space)
     points = prep.space.points() if opts.enqueue_presets and opts.sampler != "grid" else []
+    metric, mode = searcher_target(opts.objective)
     journal = str(prep.exp.path(OPTUNA_FILE))
-    searcher = DurableOptunaSearch(
-        space=prep.space, metric=METRIC, mode=MODE, sampler=sampler,
-        points_to_evaluate=points or None, storage=journal_storage(journal), journal=journal,
-        study_name=opts.name, seed=opts.seed, epochs=opts.epochs)
     doc = prep.exp.search()
+    count = ParamCounter(doc["data_dir"], prep.overrides) if opts.max_params else None
+    searcher = DurableOptunaSearch(
+        space=prep.space, metric=metric, mode=mode, sampler=sampler,
+        points_to_evaluate=points or None, storage=journal_storage(journal), journal=journal,
+        study_name=opts.name, seed=opts.seed, epochs=opts.epochs,
+        max_params=opts.max_params, count=count)
     describe_study(searcher.study, {
         "search": opts.name, "mlflow_experiment_id": doc["experiment_id"],
         "mlflow_parent_run_id": doc["parent_run_id"], "mlflow_tracking_uri": doc["tracking_uri"],
         "mlflow_runs_url": runs_url(doc["tracking_uri"], doc["experiment_id"]),
-        "options": doc["options"]})
+        "options": doc["options"]}, objective_metrics(opts.objective))
     return searcher
 
 
 def make_tuner(prep: Prepared) -> Any:
     """The Tuner: searcher, ASHA on `epoch`, retries from checkpoints, the trial recorder."""
     opts, exp = prep.opts, prep.exp
-    scheduler = make_scheduler(opts.scheduler, opts.epochs, opts.grace_period, exp)
+    scheduler = make_scheduler(scheduler_name(opts.objective, opts.scheduler), opts.epochs,
+                               opts.grace_period, exp)
     tune_config = tune.TuneConfig(
         metric=METRIC, mode=MODE, search_alg=make_searcher(prep), scheduler=scheduler,
         num_samples=prep.trials, max_concurrent_trials=opts.max_concurrent,
@@ -344,7 +372,8 @@ def options_from_args(args: argparse.Namespace) -> SearchOptions:
         address=args.address, fix=list(args.fix), batches_per_epoch=args.batches_per_epoch,
         schedule=args.schedule, grace_period=args.grace_period, width=args.width,
         enqueue_presets=not args.no_enqueue_presets,
-        plugins=list(args.plugins), register=args.register,
+        plugins=list(args.plugins), register=args.register, objective=args.objective,
+        max_params=args.max_params,
     )
 
 

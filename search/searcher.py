@@ -21,6 +21,11 @@ another machine, or a stale mirror of an object store), and a local journal that
 it (same machine) is kept.
 
 ASHA's first rung comes after the learning-rate warm-up (`first_rung`).
+
+Size-aware searches (search/objectives.py): with a list of metrics the study is multi-objective
+(Optuna takes no intermediate values then; a trial's values are its metrics at its end), and
+with `max_params` + `count` a sampled configuration above the limit is told PRUNED (user
+attribute `rejected`) and sampled again before Tune ever starts it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import logging
 import math
 import os
 import shutil
+from collections.abc import Callable
 from typing import Any
 
 from optuna.exceptions import UpdateFinishedTrialError
@@ -37,9 +43,12 @@ from ray.tune.search.optuna import OptunaSearch
 
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.strategies.optim import MAX_WARMUP_FRACTION, ONECYCLE_PCT_START
+from search.objectives import REJECTED_ATTR
 from search.study import TUNE_ID_ATTR
+from search.trainable import PARAMS
 
 logger = logging.getLogger(__name__)
+MAX_REJECTED = 200  # samples above --max-params in a row before the searcher gives up
 # Beside Tune's searcher checkpoint; JSON lines, named .json because Tune restores only the
 # .json and .pkl files of its experiment directory.
 JOURNAL_COPY = "optuna-journal-copy.json"
@@ -72,9 +81,11 @@ class DurableOptunaSearch(OptunaSearch):
     `journal` (see the module docstring)."""
 
     def __init__(self, *args: Any, epochs: int, journal: str | None = None,
-                 **kwargs: Any) -> None:
+                 max_params: int | None = None,
+                 count: Callable[[dict[str, Any]], int] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.epochs, self.journal = epochs, journal
+        self.max_params, self.count = max_params, count
         self._reported: dict[str, set[int]] = {}  # Tune trial id -> epochs told to Optuna
 
     def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
@@ -93,20 +104,48 @@ class DurableOptunaSearch(OptunaSearch):
         super().restore_from_dir(checkpoint_dir)
 
     @property
+    def multi_objective(self) -> bool:
+        return isinstance(self.metric, list)
+
+    @property
     def study(self) -> Any:
         """The Optuna study (created with the searcher)."""
         return self._ot_study
 
     def suggest(self, trial_id: str) -> dict | None:
         params = super().suggest(trial_id)
+        for _ in range(MAX_REJECTED):
+            if params is None or not self._too_large(trial_id, params):
+                break
+            params = super().suggest(trial_id)
+        else:
+            raise RuntimeError(f"{MAX_REJECTED} configurations in a row had more than "
+                               f"--max-params {self.max_params} parameters")
         trial = self._ot_trials.get(trial_id)
         if trial is not None and TUNE_ID_ATTR not in trial.user_attrs:
             trial.set_user_attr(TUNE_ID_ATTR, trial_id)
         return params
 
+    def _too_large(self, trial_id: str, params: dict[str, Any]) -> bool:
+        """Whether the configuration has more than `max_params` parameters; if so its Optuna
+        trial is told PRUNED (with the count and the reason) and forgotten, so that the next
+        `suggest` asks for another."""
+        if self.max_params is None or self.count is None:
+            return False
+        n = self.count(params)
+        if n <= self.max_params:
+            return False
+        trial = self._ot_trials.pop(trial_id)
+        trial.set_user_attr(PARAMS, n)
+        trial.set_user_attr(REJECTED_ATTR, f"{n:,} parameters > --max-params {self.max_params:,}")
+        self._ot_study.tell(trial, state=TrialState.PRUNED)
+        return True
+
     def _report(self, trial_id: str, result: dict | None) -> None:
-        """Report the result's metric as the intermediate value at step = its epoch (once)."""
-        if not result or self.metric not in result or "epoch" not in result:
+        """Report the result's metric as the intermediate value at step = its epoch (once);
+        nothing for a multi-objective study (Optuna takes no intermediate values there)."""
+        if self.multi_objective or not result or self.metric not in result \
+                or "epoch" not in result:
             return
         epoch = int(result["epoch"])
         done = self._reported.setdefault(trial_id, set())
@@ -127,7 +166,7 @@ class DurableOptunaSearch(OptunaSearch):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         self._report(trial_id, result)
-        value = (result or {}).get(self.metric)
+        value = self._value(result or {})
         epoch = int((result or {}).get("epoch", 0))
         if error:
             state, value = TrialState.FAIL, None
@@ -143,6 +182,13 @@ class DurableOptunaSearch(OptunaSearch):
             logger.warning("could not tell Optuna trial %s: %s", trial_id, err)
         self._completed_trials.add(trial_id)
         self._reported.pop(trial_id, None)
+
+    def _value(self, result: dict[str, Any]) -> Any:
+        """The trial's objective value(s) in a result (None when one is missing)."""
+        if not self.multi_objective:
+            return result.get(self.metric)
+        values = [result.get(m) for m in self.metric]
+        return None if any(v is None for v in values) else [float(v) for v in values]
 
     def restore(self, checkpoint_path: str) -> None:
         super().restore(checkpoint_path)

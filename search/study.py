@@ -11,6 +11,7 @@ file, which Optuna's journal storage locks.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,13 @@ def load_study(path: Path, name: str) -> optuna.Study | None:
         return None
 
 
-def describe_study(study: optuna.Study, attrs: dict[str, Any]) -> None:
-    """Name the objective (not "Objective 0") and store the search's attributes (search name,
-    MLflow experiment, run options) on the study."""
+def describe_study(study: optuna.Study, attrs: dict[str, Any],
+                   metrics: Sequence[str] = (METRIC,)) -> None:
+    """Name the objective(s) (not "Objective 0") and store the search's attributes (search
+    name, MLflow experiment, run options) on the study."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([METRIC])
+        study.set_metric_names(list(metrics))
     for key, value in attrs.items():
         study.set_user_attr(key, value)
 

@@ -21,7 +21,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from prixfixe_blocks.spec import ROLES
-from prixfixe_blocks.training.export import WEIGHTS_FILE, load_predictor
+from prixfixe_blocks.training.export import WEIGHTS_FILE, load_model
 from prixfixe_blocks.training.fit import EPOCH_METRICS, Best
 from search.experiment import NUMBER, RUN_ID
 from search.lineage import dataset_input, source_tags
@@ -85,7 +85,7 @@ def log_best_model(uri: str, run_id: str, model_dir: Path,
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in logs
     client = client_for(uri)
     status = client.get_run(run_id).info.status
-    predictor = load_predictor(model_dir, device="cpu")
+    predictor = load_model(model_dir, device="cpu")
     extra = [str(p) for p in sorted(Path(model_dir).iterdir())
              if p.is_file() and p.name != WEIGHTS_FILE]
     mlflow.set_tracking_uri(uri)

@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from ray import tune
 
 from prixfixe_blocks.blocks.compose import count_parameters
 from prixfixe_blocks.data.schema import check_dataset
+from prixfixe_blocks.data.splits import FIT, TRAIN
 from prixfixe_blocks.plugins import load_plugins
 from prixfixe_blocks.training.fit import BEST_METRIC, Best, fit
 from prixfixe_blocks.training.trainer import Trainer
@@ -36,6 +37,8 @@ FAIL_ENV = "PRIXFIXE_FAIL_ONCE"
 CHECKPOINT_FILE = "trainer.pt"
 METRIC = BEST_METRIC
 MODE = "max"
+PARAMS = "n_parameters"  # every result's parameter count (the second objective of --objective)
+REFIT_CONFIG, REFIT_SEED = "config", "seed"  # a refit trial's config: which one, which seed
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class TrialSettings:
     fail_once: str = ""
     plugins: tuple[str, ...] = ()
     data_checksum: str = ""  # what the driver recorded; "" skips the check
+    part: str = TRAIN  # TRAIN (validated on VAL) or FIT (a refit on train + val)
 
 
 def trial_number(tag: str) -> int:
@@ -91,9 +95,11 @@ def train_trial(config: dict[str, Any], settings: TrialSettings) -> None:
         if settings.data_checksum:  # this node's view of the data must be the driver's
             check_dataset(settings.data_dir, settings.data_checksum)
         trainer = Trainer(spec, settings.data_dir, val_folds=settings.val_folds,
-                          seed=settings.seed, device=settings.device, log=lambda _msg: None)
+                          part=settings.part, seed=settings.seed, device=settings.device,
+                          log=lambda _msg: None)
         restored = _restore(trainer, work)
-        extra = {"n_parameters": count_parameters(trainer.model), "restored_epoch": restored,
+        extra = {PARAMS: count_parameters(trainer.model), "restored_epoch": restored,
+                 "train_rows": trainer.train_loader.n_rows,
                  "node_id": ray.get_runtime_context().get_node_id(),
                  "gpu_ids": [str(g) for g in ray.get_gpu_ids()]}
 
@@ -111,6 +117,24 @@ def train_trial(config: dict[str, Any], settings: TrialSettings) -> None:
         trainer = None  # noqa: F841 (frees the model before the next trial)
         _release_memory()
         shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class RefitSettings:
+    """A refit's trials: the search's trial settings and, per chosen configuration, its
+    config and the epoch count it reached its best at."""
+
+    base: TrialSettings
+    configs: tuple[dict[str, Any], ...]
+    epochs: tuple[int, ...]
+
+
+def refit_trial(config: dict[str, Any], settings: RefitSettings) -> None:
+    """Retrain configuration `config[REFIT_CONFIG]` with seed `config[REFIT_SEED]` on train +
+    val (no validation) for its epoch count; the last epoch is the trial's model."""
+    index = int(config[REFIT_CONFIG])
+    train_trial(settings.configs[index], replace(
+        settings.base, epochs=settings.epochs[index], seed=int(config[REFIT_SEED]), part=FIT))
 
 
 def _restore(trainer: Trainer, work: Path) -> int:

@@ -153,3 +153,8 @@ class SpaceFn:
     def points(self) -> list[dict[str, Any]]:
         """Configurations to evaluate first (the DREAM presets), as sampled-param dicts."""
         return []
+
+    def named_points(self) -> dict[str, dict[str, Any]]:
+        """The points by name (a preset's name where the space knows it, else `point-N`):
+        what a refit compares its configurations with."""
+        return {f"point-{i}": point for i, point in enumerate(self.points(), 1)}

@@ -91,8 +91,10 @@ def grid_size(space: SpaceFn) -> int:
 
 
 def check_space(space: SpaceFn, *, meta: Any = None, overrides: dict[str, Any] | None = None,
-                n: int = CHECK_SAMPLES, seed: int = 0, grid: bool = False) -> int:
-    """Build `n` sampled models on a dummy batch; ConfigError naming the first bad choice.
+                n: int = CHECK_SAMPLES, seed: int = 0, grid: bool = False,
+                max_params: int | None = None) -> int:
+    """Build `n` sampled models on a dummy batch; ConfigError naming the first bad choice, or
+    when none of them has at most `max_params` parameters.
 
     Returns the number of configurations checked.
     """
@@ -102,16 +104,21 @@ def check_space(space: SpaceFn, *, meta: Any = None, overrides: dict[str, Any] |
         raise
     except Exception as err:  # a broken user space: name what it raised
         raise ConfigError(f"sampling the space failed: {type(err).__name__}: {err}") from err
+    counts = []
     for index, config in enumerate(configs):
         try:
             with torch_threads(1):  # a batch of 2 gains nothing from threads; spinning costs
-                check_spec(config_to_spec(config, overrides), meta)
+                counts.append(check_spec(config_to_spec(config, overrides), meta))
         except Exception as err:  # ConfigError from check_spec, or anything a model raised
             message = str(err) if isinstance(err, PrixFixeError) else f"{type(err).__name__}: {err}"
             raise ConfigError(
                 f"space check: configuration {index + 1} of {len(configs)} "
                 f"({describe(config)}) is unusable: {message}"
             ) from err
+    if max_params is not None and counts and min(counts) > max_params:
+        raise ConfigError(f"--max-params {max_params:,}: none of the {len(counts)} sampled "
+                          f"configurations fits (the smallest has {min(counts):,} parameters); "
+                          "raise it, or use a smaller --width")
     return len(configs)
 
 

@@ -88,8 +88,16 @@ class PrixfixeSpace(SpaceFn):
         return {}
 
     def points(self) -> list[dict[str, Any]]:
-        """The DREAM presets at the space's width, as values of the names this space samples."""
-        points = []
+        """The DREAM presets at the space's width (see `named_points`), each once."""
+        points: list[dict[str, Any]] = []
+        for point in self.named_points().values():
+            if point not in points:
+                points.append(point)
+        return points
+
+    def named_points(self) -> dict[str, dict[str, Any]]:
+        """Each DREAM preset at the space's width, as values of the names this space samples."""
+        named = {}
         for name in dream_presets():
             flat = spec_at_width(get_preset(name), self.width)
             point: dict[str, Any] = {}
@@ -99,10 +107,8 @@ class PrixfixeSpace(SpaceFn):
                 for key in block_distributions(role, block, self.width):
                     point[key] = flat[f"{role}.{key.rsplit('.', 1)[1]}"]
             point.update({k: flat[k] for k in strategy_distributions(self.width)})
-            point = {k: v for k, v in point.items() if k not in self.fixed}
-            if point not in points:
-                points.append(point)
-        return points
+            named[name] = {k: v for k, v in point.items() if k not in self.fixed}
+        return named
 
 
 def suggest(trial: Any, name: str, dist: Dist) -> Any:

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from prixfixe_blocks.data.splits import FIT, TEST
+from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.training.trainer import Trainer
 from search.cli import main as cli_main
 from tests.train_support import tiny_spec
@@ -98,3 +100,28 @@ def test_validation_reads_exactly_the_val_split(source, plasmid_path: Path,
     every_train_batch = {s for e in range(4) for b in trainer.train_loader.epoch(e)
                          for s in b.column("sequence").to_pylist()}
     assert every_train_batch <= set(of["train"]) and not every_train_batch & set(of["test"])
+
+
+def test_a_refit_trains_on_train_and_val_and_never_on_test(source, plasmid_path: Path,
+                                                           tmp_path: Path) -> None:
+    seqs, labels = source
+    part = np.array(["test", "val"] + ["train"] * 8)[np.arange(N_ROWS) % 10]
+    new_test = np.where(part == "test", 40.0 - labels, labels)
+    base = make_dataset(tmp_path / "base", seqs, labels, part.tolist(), plasmid_path)
+    changed = make_dataset(tmp_path / "changed", seqs, new_test, part.tolist(), plasmid_path)
+
+    def refit(data: Path) -> tuple[dict[str, torch.Tensor], Trainer]:
+        trainer = Trainer(tiny_spec(batch_size=32, epochs=2, batches_per_epoch=3), data,
+                          part=FIT, seed=0, device="cpu", log=lambda _: None)
+        for _ in range(2):
+            trainer.train_epoch()
+        return trainer.model.state_dict(), trainer
+
+    weights, trainer = refit(base)
+    assert trainer.train_loader.n_rows == int(np.sum(part != "test")) < N_ROWS
+    assert not trainer.validates and trainer.val_loader is None
+    with pytest.raises(ConfigError, match="no validation rows"):
+        trainer.evaluate()
+    assert identical(weights, refit(changed)[0])
+    with pytest.raises(ConfigError, match="not 'test'"):
+        Trainer(tiny_spec(), base, part=TEST, device="cpu", log=lambda _: None)

@@ -67,11 +67,11 @@ def baseline_dataset(model_dir: str | Path, override: str | None,
                       "model); pass --baseline-data DATASET for the k-mer baseline")
 
 
-def _training_rows(data_dir: str, columns: list[str],
-                   val_folds: Sequence[int]) -> tuple[Iterator[pa.Table], int]:
-    """The training rows (the dataset's TRAIN part, as `train` fits on) in batches, and how
-    many there are."""
-    loader = split_loader(data_dir, TRAIN, val_folds=val_folds, batch_size=READ_BATCH,
+def _training_rows(data_dir: str, columns: list[str], val_folds: Sequence[int],
+                   part: str = TRAIN) -> tuple[Iterator[pa.Table], int]:
+    """The training rows (the dataset's TRAIN part, as `train` fits on; FIT for a refit's
+    comparison) in batches, and how many there are."""
+    loader = split_loader(data_dir, part, val_folds=val_folds, batch_size=READ_BATCH,
                           columns=columns, shuffle=False)
     if loader.n_rows == 0:
         raise ConfigError(f"{data_dir}: no training rows for the k-mer baseline; pass "
@@ -81,14 +81,16 @@ def _training_rows(data_dir: str, columns: list[str],
 
 def fit_baseline(data_dir: str, targets: Sequence[str],
                  val_folds: Sequence[int] = DEFAULT_VAL_FOLDS, *, max_rows: int = MAX_ROWS,
-                 seed: int = 0) -> Baseline:
-    """Fit the k-mer ridge baseline on the training rows of `data_dir` for `targets`."""
+                 seed: int = 0, part: str = TRAIN) -> Baseline:
+    """Fit the k-mer ridge baseline on the training rows of `data_dir` for `targets` (`part`
+    FIT: train + val, the rows a refit trains on)."""
     meta = open_dataset(data_dir)
     absent = [t for t in targets if t not in meta.columns]
     if absent:
         raise ConfigError(f"{data_dir} has no column {', '.join(absent)} for the k-mer baseline "
                           f"(its targets: {', '.join(meta.targets)}); pass --baseline-data")
-    tables, available = _training_rows(data_dir, ["sequence", *targets, "fold"], val_folds)
+    tables, available = _training_rows(data_dir, ["sequence", *targets, "fold"], val_folds,
+                                       part)
     if available < 2:
         raise ConfigError(f"{data_dir}: {available} training rows, too few for the k-mer "
                           "baseline")

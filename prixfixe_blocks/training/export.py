@@ -5,6 +5,10 @@ A model directory holds `spec.json` (the flat ModelSpec), `weights.pt` (the stat
 needs nothing else, in particular not the training dataset. `model.json` also records where the
 model was trained (`dataset`: {"path", "val_folds"}), which `evaluate` fits its baseline on.
 Every file is written atomically.
+
+An ensemble directory holds `ensemble.json` listing member model directories (paths relative
+to it, so the directory can be moved); it predicts the mean of its members' predictions.
+`load_predictor` and `trained_on` open either kind, so `predict` and `evaluate` take both.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from prixfixe_blocks.training.model import compose_model, predict_both_strands, 
 
 MODEL_FORMAT = 1
 SPEC_FILE, WEIGHTS_FILE, META_FILE = "spec.json", "weights.pt", "model.json"
+ENSEMBLE_FILE = "ensemble.json"
+ENSEMBLE_FORMAT = 1
 DATASET_KEY = "dataset"  # model.json: the training dataset (TrainedOn)
 
 
@@ -45,8 +51,10 @@ class TrainedOn:
 
 
 def trained_on(model_dir: str | Path) -> TrainedOn | None:
-    """What model.json records about the training dataset (None: not recorded)."""
-    path = Path(model_dir) / META_FILE
+    """What model.json records about the training dataset (None: not recorded); for an
+    ensemble, what its first member's records."""
+    members = ensemble_members(model_dir)
+    path = (members[0] if members else Path(model_dir)) / META_FILE
     entry = _read_json(path).get(DATASET_KEY)
     if not entry:
         return None
@@ -126,8 +134,8 @@ def _read_json(path: Path) -> Any:
         raise DataError(f"invalid JSON: {err}", path=str(path)) from None
 
 
-def load_predictor(model_dir: str | Path, device: str = "auto") -> Predictor:
-    """Rebuild the model from a model directory (spec, encoding meta, weights)."""
+def load_model(model_dir: str | Path, device: str = "auto") -> Predictor:
+    """Rebuild one model from a model directory (spec, encoding meta, weights)."""
     root = Path(model_dir)
     spec = ModelSpec.from_flat(_read_json(root / SPEC_FILE))
     meta = _read_json(root / META_FILE)
@@ -140,3 +148,68 @@ def load_predictor(model_dir: str | Path, device: str = "auto") -> Predictor:
     model = compose_model(spec, params, stats)
     model.load_state_dict(load_torch_file(root / WEIGHTS_FILE))
     return Predictor(model.to(dev), Encoder(params), dev, amp=dev.type == "cuda")
+
+
+class EnsemblePredictor:
+    """Member models predicting the same targets: the mean of their predictions."""
+
+    def __init__(self, members: Sequence[Predictor]) -> None:
+        self.members = list(members)
+
+    @property
+    def targets(self) -> list[str]:
+        return self.members[0].targets
+
+    def predict(self, sequences: Sequence[str] | pa.Array | pa.ChunkedArray,
+                batch_size: int = 1024) -> np.ndarray:
+        """The members' predictions (N, n_targets), averaged."""
+        return np.mean([m.predict(sequences, batch_size) for m in self.members], axis=0)
+
+
+def save_ensemble(ensemble_dir: str | Path, members: Sequence[str | Path],
+                  info: dict[str, Any] | None = None) -> Path:
+    """Write ensemble.json listing `members` (model directories inside `ensemble_dir`, stored
+    relative to it) plus `info`; DataError when a member is not a model directory or the
+    members predict different targets."""
+    root = Path(ensemble_dir)
+    outside = [str(m) for m in members if not Path(m).resolve().is_relative_to(root.resolve())]
+    if outside:
+        raise DataError(f"members not inside the ensemble directory: {', '.join(outside)}",
+                        path=str(root / ENSEMBLE_FILE), field="members")
+    names = [Path(m).resolve().relative_to(root.resolve()).as_posix() for m in members]
+    if not names:
+        raise DataError("an ensemble needs at least one member", path=str(root / ENSEMBLE_FILE))
+    targets = [_read_json(root / name / META_FILE)["targets"] for name in names]
+    if any(t != targets[0] for t in targets):
+        raise DataError(f"members predict different targets: {targets}",
+                        path=str(root / ENSEMBLE_FILE), field="members")
+    doc = {**(info or {}), "format_version": ENSEMBLE_FORMAT, "combine": "mean",
+           "members": names, "targets": targets[0],
+           "created": datetime.now(UTC).isoformat(timespec="seconds")}
+    atomic_write_text(root / ENSEMBLE_FILE, json.dumps(doc, indent=2) + "\n")
+    return root
+
+
+def ensemble_members(ensemble_dir: str | Path) -> list[Path] | None:
+    """The member directories of an ensemble directory (None: not an ensemble)."""
+    path = Path(ensemble_dir) / ENSEMBLE_FILE
+    if not path.is_file():
+        return None
+    doc = _read_json(path)
+    if doc.get("format_version") != ENSEMBLE_FORMAT:
+        raise DataError(f"unsupported format_version {doc.get('format_version')!r}",
+                        path=str(path), field="format_version")
+    members = doc.get("members")
+    if not isinstance(members, list) or not members:
+        raise DataError("expected a non-empty list of member directories", path=str(path),
+                        field="members")
+    return [Path(ensemble_dir) / str(m) for m in members]
+
+
+def load_predictor(model_dir: str | Path,
+                   device: str = "auto") -> Predictor | EnsemblePredictor:
+    """A model directory's Predictor, or an ensemble directory's EnsemblePredictor."""
+    members = ensemble_members(model_dir)
+    if members is None:
+        return load_model(model_dir, device)
+    return EnsemblePredictor([load_model(m, device) for m in members])

@@ -66,28 +66,45 @@ def fit(trainer: Any, best_dir: Path, *, epochs: int,
     """Train `trainer` until `epochs`, exporting each new best epoch into `best_dir`.
 
     Resumes from `trainer.epoch` and the best.json already in `best_dir`. A run whose every
-    validation score was not finite exports its last weights (its best stays epoch 0).
+    validation score was not finite exports its last weights (its best stays epoch 0). A
+    trainer that does not validate (`trainer.validates` False: a refit on train + val) exports
+    its last epoch, before that epoch is reported, as best epoch with no score (NO_SCORE).
     """
     best = Best.load(best_dir)
     while trainer.epoch < epochs:
         if before_epoch is not None:
             before_epoch(trainer.epoch + 1)
-        metrics = {**trainer.train_epoch(), **trainer.evaluate()}
+        metrics = trainer.train_epoch()
+        if trainer.validates:
+            metrics.update(trainer.evaluate())
         check_finite(metrics, trainer.epoch)
-        if best.update(metrics["val_pearson"], trainer.epoch):
-            trainer.export(best_dir)
-            best.save(best_dir)
-        on_epoch({"epoch": trainer.epoch, **metrics, BEST_METRIC: best.val_pearson,
-                  "best_epoch": best.epoch}, best)
-    if best.epoch == 0:
+        if trainer.validates:
+            if best.update(metrics["val_pearson"], trainer.epoch):
+                _export(trainer, best_dir, best)
+            metrics.update({BEST_METRIC: best.val_pearson, "best_epoch": best.epoch})
+        elif trainer.epoch == epochs:
+            best = _export(trainer, best_dir, Best(trainer.epoch))
+        on_epoch({"epoch": trainer.epoch, **metrics}, best)
+    if not trainer.validates:
+        if best.epoch != trainer.epoch:  # resumed after its last epoch, before the export
+            best = _export(trainer, best_dir, Best(trainer.epoch))
+    elif best.epoch == 0:
         trainer.export(best_dir)
     return best
 
 
+def _export(trainer: Any, best_dir: Path, best: Best) -> Best:
+    """Export the trainer's model with `best` as its best.json."""
+    trainer.export(best_dir)
+    best.save(best_dir)
+    return best
+
+
 def check_finite(metrics: dict[str, Any], epoch: int) -> None:
-    """DivergedError when the training loss or the validation predictions are not finite (a
-    constant prediction's undefined Pearson is not divergence; its MSE stays finite)."""
-    loss, mse = float(metrics["train_loss"]), float(metrics["val_mse"])
+    """DivergedError when the training loss or the validation predictions (if validated) are
+    not finite (a constant prediction's undefined Pearson is not divergence; its MSE stays
+    finite)."""
+    loss, mse = float(metrics["train_loss"]), float(metrics.get("val_mse", 0.0))
     if not (math.isfinite(loss) and math.isfinite(mse)):
         raise DivergedError(f"training diverged at epoch {epoch}: train_loss {loss}, val_mse "
                             f"{mse} (try a lower strategy.lr, or strategy.grad_clip)")

@@ -20,7 +20,7 @@ import torch
 
 from prixfixe_blocks.data.loader import ShardLoader
 from prixfixe_blocks.data.schema import open_dataset
-from prixfixe_blocks.data.splits import TRAIN, VAL, select_rows
+from prixfixe_blocks.data.splits import FIT, TRAIN, VAL, select_rows
 from prixfixe_blocks.data.store import as_location
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.spec import ModelSpec
@@ -43,6 +43,8 @@ from prixfixe_blocks.training.plan import make_plan
 
 CHECKPOINT_FORMAT = 1
 DEFAULT_LOG_EVERY = 200
+TRAINED_PARTS = (TRAIN, FIT)  # TRAIN: validated on VAL; FIT (train + val): not validated
+NO_VALIDATION = "none (trained on train + val)"
 LABEL_BATCH = 1 << 16  # rows per read when collecting the training labels
 HEAD_SAMPLE_ROWS = 64  # training rows the head's starting offset is measured on
 
@@ -64,10 +66,15 @@ def _to_channels_last(x: torch.Tensor) -> torch.Tensor:
 class Trainer:
     """Trains one spec on a dataset directory's train rows and validates on its val rows
     (`prixfixe_blocks.data.splits`: the val split if there is one, else the hash folds
-    `val_folds`); test rows are never read."""
+    `val_folds`); test rows are never read.
+
+    `part=FIT` trains on train + val (a refit of a chosen configuration) and validates on
+    nothing: `validates` is False, `evaluate` is not available and `fit` exports the last epoch.
+    """
 
     def __init__(self, spec: ModelSpec, data_dir: str | Path, *, val_folds: tuple[int, ...] = (0,),
-                 seed: int = 0, device: str = "auto", log: Callable[[str], Any] = print,
+                 part: str = TRAIN, seed: int = 0, device: str = "auto",
+                 log: Callable[[str], Any] = print,
                  amp: bool | None = None, compile: bool = False, channels_last: bool = False,
                  log_every: int = DEFAULT_LOG_EVERY,
                  on_batch: Callable[[int, int, int], Any] | None = None) -> None:
@@ -87,19 +94,30 @@ class Trainer:
         columns = ["sequence", *self.meta.targets]
         if self.encoder.params.has_singleton:
             columns.append("is_singleton")
+        if part not in TRAINED_PARTS:
+            raise ConfigError(f"a Trainer trains on {' or '.join(TRAINED_PARTS)} rows, not "
+                              f"'{part}'")
+        self.part, self.validates = part, part == TRAIN
         bs = int(self.strategy.batch_size)
-        train = select_rows(self.meta, TRAIN, self.val_folds, path=self.data_dir)
-        val = select_rows(self.meta, VAL, self.val_folds, path=self.data_dir)
-        self.validation = val.describe()
+        train = select_rows(self.meta, part, self.val_folds, path=self.data_dir)
+        self.train_rows = train  # the head's start reads these rows too, never others
         self.train_loader = ShardLoader(
             self.data_dir, batch_size=bs, **train.loader_kwargs(), columns=columns, seed=seed,
             shuffle=True, batches_per_epoch=self.strategy.batches_per_epoch,
         )
-        self.val_loader = ShardLoader(self.data_dir, batch_size=bs, **val.loader_kwargs(),
-                                      columns=columns, seed=seed, shuffle=False)
-        for part, loader in ((train, self.train_loader), (val, self.val_loader)):
+        loaders = [(train, self.train_loader)]
+        self.val_loader: ShardLoader | None = None
+        self.validation = NO_VALIDATION
+        if self.validates:
+            val = select_rows(self.meta, VAL, self.val_folds, path=self.data_dir)
+            self.validation = val.describe()
+            self.val_loader = ShardLoader(self.data_dir, batch_size=bs, **val.loader_kwargs(),
+                                          columns=columns, seed=seed, shuffle=False)
+            loaders.append((val, self.val_loader))
+        for selection, loader in loaders:
             if loader.n_rows == 0:
-                raise ConfigError(f"no {part.part} rows ({part.describe()}) in {self.data_dir}")
+                raise ConfigError(f"no {selection.part} rows ({selection.describe()}) in "
+                                  f"{self.data_dir}")
         self.model = build_model(spec, self.meta).to(self.device)
         if not self.model.init_head(self._training_labels(), self._head_sample()):
             self.log(f"final block '{spec.final.name}' has no output bias to start at the label "
@@ -113,16 +131,19 @@ class Trainer:
         self.epoch = 0
 
     def _training_labels(self) -> torch.Tensor:
-        """Every training row's labels (rows, n_targets): what the head starts from."""
-        loader = ShardLoader(self.data_dir, batch_size=LABEL_BATCH, exclude_folds=list(
-            self.val_folds), columns=list(self.meta.targets), shuffle=False)
+        """Every training row's labels (rows, n_targets; the rows `train_loader` reads, never
+        validation or test rows): what the head starts from."""
+        loader = ShardLoader(self.data_dir, batch_size=LABEL_BATCH,
+                             **self.train_rows.loader_kwargs(), columns=list(self.meta.targets),
+                             shuffle=False)
         return torch.cat([self.encoder.targets(batch) for batch in loader.epoch(0)])
 
     def _head_sample(self) -> torch.Tensor | None:
         """Inputs of HEAD_SAMPLE_ROWS training rows (forward strand): what the head's start is
         measured on (None below 2 rows, which training-mode BatchNorm cannot take)."""
-        loader = ShardLoader(self.data_dir, batch_size=HEAD_SAMPLE_ROWS, exclude_folds=list(
-            self.val_folds), columns=["sequence"], seed=self.seed)
+        loader = ShardLoader(self.data_dir, batch_size=HEAD_SAMPLE_ROWS,
+                             **self.train_rows.loader_kwargs(), columns=["sequence"],
+                             seed=self.seed)
         rows = next(iter(loader.epoch(0))).column("sequence")
         if len(rows) < 2:
             return None
@@ -187,13 +208,16 @@ class Trainer:
             self._train_step(self.encoder.training_batch(batch, self.rng))
             seen += batch.num_rows
         train = (time.perf_counter() - start) / max(seen, 1)
-        rows = next(iter(self.val_loader.epoch(0))).column("sequence")
+        loader = self.val_loader or self.train_loader  # a refit has no validation rows
+        rows = next(iter(loader.epoch(0))).column("sequence")
         start = time.perf_counter()
         predict_both_strands(self.model, self.encoder, rows, self.device, self.amp)
         return train, (time.perf_counter() - start) / max(len(rows), 1)
 
     def predict_validation(self) -> tuple[np.ndarray, np.ndarray]:
         """(predictions, targets) on the validation folds, both strands averaged."""
+        if self.val_loader is None:
+            raise ConfigError(f"this Trainer has no validation rows (it trains on {self.part})")
         preds, trues = [], []
         for batch in self.val_loader.epoch(0):
             preds.append(predict_both_strands(self.model, self.encoder, batch.column("sequence"),

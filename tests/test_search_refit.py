@@ -1,0 +1,209 @@
+"""refit of a tiny finished search: Tune trials on train + val, the ensemble model directory,
+the test table, MLflow runs, resuming, and refusing what cannot be refit; then `report`."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from prixfixe_blocks.data.resplit import split_dataset
+from prixfixe_blocks.data.schema import open_dataset
+from prixfixe_blocks.errors import DataError
+from prixfixe_blocks.training.export import (
+    ENSEMBLE_FILE,
+    ensemble_members,
+    load_predictor,
+    save_ensemble,
+)
+from search.cli import main as cli_main
+from tests.search_support import QUICK, mlflow_runs, simulated_data
+
+TRIALS, EPOCHS, TOP, SEEDS = 3, 2, 2, 2
+SEQS = ["TGCATTTTTTTCACATC" + "ACGT" * 20 + "GGTTACGGCTGTT",
+        "TGCATTTTTTTCACATC" + "GGCA" * 20 + "GGTTACGGCTGTT"]
+
+
+def cli(*args: str) -> tuple[int, str]:
+    """Run the CLI in this process; (exit code, stdout + stderr)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = cli_main(list(args))
+    return code, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def refit(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """3 preset trials x 2 epochs on data with a train / val / test split, then refit of the
+    top 2 with 2 seeds (the third preset refit beside them)."""
+    data = tmp_path_factory.mktemp("split") / "data"
+    shutil.copytree(simulated_data(tmp_path_factory), data)
+    split_dataset(data, test_fraction=0.1, val_fraction=0.1, seed=0)
+    storage = tmp_path_factory.mktemp("runs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("RAY_ADDRESS", raising=False)
+        mp.delenv("PRIXFIXE_FAIL_ONCE", raising=False)
+        search = cli("run", "--data", str(data), "--name", "tiny", "--trials", str(TRIALS),
+                     "--epochs", str(EPOCHS), "--scheduler", "none", "--storage", str(storage),
+                     "--max-concurrent", "2", *QUICK)
+        assert search[0] == 0, search[1][-3000:]
+        code, out = cli("refit", "tiny", "--top", str(TOP), "--seeds", str(SEEDS),
+                        "--storage", str(storage))
+    root = storage / "tiny"
+    return {"code": code, "out": out, "root": root, "data": data, "storage": storage,
+            "doc": json.loads((root / "search.json").read_text()),
+            "plan": json.loads((root / "refit.json").read_text())}
+
+
+def test_refit_trains_each_chosen_configuration_per_seed_on_train_and_val(refit) -> None:
+    assert refit["code"] == 0, refit["out"][-3000:]
+    plan = refit["plan"]
+    assert plan["state"] == "finished" and plan["seeds"] == [0, 1]
+    roles = [c["role"] for c in plan["configs"]]
+    assert roles == ["top", "top", "preset"]  # the third preset, for comparison
+    assert {c["preset"] for c in plan["configs"]} == {"dream-attn", "dream-cnn", "dream-rnn"}
+    assert len(plan["members"]) == 3 * SEEDS
+    splits = open_dataset(refit["data"]).splits
+    assert splits["val"] > 0 and splits["test"] > 0
+    for member in plan["members"].values():
+        assert member["status"] == "FINISHED"
+        assert member["train_rows"] == splits["train"] + splits["val"]  # never a test row
+        config = plan["configs"][member["config"]]
+        assert member["epoch"] == config["epochs"] >= 1  # the epoch it was best at
+
+
+def test_ensemble_predicts_the_mean_of_its_members(refit) -> None:
+    ensemble = refit["root"] / "refit" / "ensemble"
+    members = ensemble_members(ensemble)
+    assert [m.name for m in members] == ["top1-seed0", "top1-seed1", "top2-seed0", "top2-seed1"]
+    each = [load_predictor(m, device="cpu").predict(SEQS) for m in members]
+    assert not np.allclose(each[0], each[1])  # two seeds, two models
+    mixed = load_predictor(ensemble, device="cpu").predict(SEQS)
+    assert mixed.shape == (2, 1)
+    np.testing.assert_allclose(mixed, np.mean(each, axis=0), rtol=1e-6)
+    moved = refit["storage"] / "moved-ensemble"  # member paths are relative: it can move
+    shutil.copytree(ensemble, moved)
+    np.testing.assert_allclose(load_predictor(moved, device="cpu").predict(SEQS), mixed)
+
+
+def test_predict_takes_the_ensemble_directory(refit, tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_text("\n".join(SEQS) + "\n")
+    ensemble = refit["root"] / "refit" / "ensemble"
+    code, out = cli("predict", "--model", str(ensemble), "--input", str(tmp_path / "in.txt"),
+                    "--out", str(tmp_path / "out.tsv"))
+    assert code == 0, out
+    rows = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()]
+    expected = load_predictor(ensemble, device="cpu").predict(SEQS)[:, 0]
+    np.testing.assert_allclose([float(r[1]) for r in rows], expected, rtol=1e-5)
+
+
+def test_test_table_compares_models_ensemble_presets_and_baseline(refit) -> None:
+    doc = json.loads((refit["root"] / "refit" / "test.json").read_text())
+    rows = {r["model"]: r for r in doc["rows"]}
+    third = refit["plan"]["configs"][2]["key"]  # the preset outside the top 2
+    assert set(rows) == {"top1", "top2", third, f"ensemble of {TOP} x {SEEDS}",
+                         "k-mer ridge baseline"}
+    assert "test split" in doc["title"]
+    for row in doc["rows"]:
+        assert np.isfinite(row["test_pearson"]) and np.isfinite(row["test_mse"])
+    table = (refit["root"] / "refit" / "test.md").read_text()
+    assert "k-mer ridge baseline" in table and "ensemble of 2 x 2" in table
+    splits = open_dataset(refit["data"]).splits  # the baseline sees the refit's rows
+    assert f"fitted on {splits['train'] + splits['val']:,} training rows" in table
+    assert "ensemble model:" in refit["out"]
+
+
+def test_mlflow_has_one_nested_run_per_refit_trial_and_one_for_the_ensemble(refit) -> None:
+    doc, plan = refit["doc"], refit["plan"]
+    runs = mlflow_runs(doc["tracking_uri"], "tiny")
+    refits = runs[runs["tags.refit"] == "true"]
+    assert len(refits) == 3 * SEEDS + 1
+    assert set(refits["tags.mlflow.parentRunId"]) == {doc["parent_run_id"]}
+    members = refits[refits["tags.refit_member"].notna()]
+    assert set(members["run_id"]) == {m["mlflow_run_id"] for m in plan["members"].values()}
+    assert members["metrics.test_pearson"].notna().all()
+    assert set(members["params.refit.rows"]) == {"train + val"}
+    ensemble = refits[refits["tags.refit_ensemble"] == "true"]
+    assert len(ensemble) == 1 and ensemble["metrics.test_pearson"].notna().all()
+    client = MlflowClient(doc["tracking_uri"])
+    names = {a.path for a in client.list_artifacts(ensemble["run_id"].iloc[0], "refit")}
+    assert {"refit/test.md", "refit/test.json", f"refit/{ENSEMBLE_FILE}"} <= names
+    record = json.loads((refit["root"] / "refit" / "ensemble" / "mlflow_run.json").read_text())
+    assert record["run_id"] == ensemble["run_id"].iloc[0]
+
+
+def test_running_refit_again_continues_without_retraining(refit) -> None:
+    member = refit["root"] / "refit" / "ensemble" / "members" / "top1-seed0" / "weights.pt"
+    before = member.read_bytes()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("RAY_ADDRESS", raising=False)
+        code, out = cli("refit", "tiny", "--resume", "--storage", str(refit["storage"]))
+    assert code == 0, out[-3000:]
+    assert "continuing the refit" in out and "started" not in out
+    assert member.read_bytes() == before
+    plan = json.loads((refit["root"] / "refit.json").read_text())
+    assert {k: m["mlflow_run_id"] for k, m in plan["members"].items()} == \
+        {k: m["mlflow_run_id"] for k, m in refit["plan"]["members"].items()}
+    runs = mlflow_runs(refit["doc"]["tracking_uri"], "tiny")
+    assert (runs["tags.refit"] == "true").sum() == 3 * SEEDS + 1  # nothing twice
+
+
+def test_bad_refits_say_what_exists(refit) -> None:
+    storage = str(refit["storage"])
+    code, out = cli("refit", "nope", "--storage", storage)
+    assert code == 2 and "no search 'nope'" in out and "tiny (finished)" in out
+    half = refit["storage"] / "half"
+    half.mkdir()
+    shutil.copy(refit["root"] / "search.json", half / "search.json")
+    (half / "driver.json").write_text(json.dumps({"state": "running", "pid": 1 << 22,
+                                                  "host": "elsewhere"}))
+    code, out = cli("refit", "half", "--storage", storage)
+    assert code == 2 and "'half' is not finished" in out and "tiny (finished)" in out
+    code, out = cli("refit", "tiny", "--top", "1", "--storage", storage)
+    assert code == 2 and "already has a refit with --top 2 --seeds 2" in out
+
+
+def test_report_after_refit_has_importances_choices_and_the_test_table(refit) -> None:
+    code, out = cli("report", "tiny", "--storage", str(refit["storage"]))
+    assert code == 0, out
+    report = refit["root"] / "report"
+    found = json.loads((report / "importances.json").read_text())
+    assert found["trials"] == TRIALS and found["overall"]["fanova"]
+    assert (report / "choices.png").stat().st_size > 0
+    text = (report / "report.md").read_text()
+    assert "## Test set (refit)" in text and "k-mer ridge baseline" in text
+    assert "optuna-dashboard" in out
+
+
+def test_ensemble_directories_are_checked(tmp_path: Path, refit) -> None:
+    members = refit["root"] / "refit" / "ensemble" / "members"
+    with pytest.raises(DataError, match="not inside"):
+        save_ensemble(tmp_path, [members / "top1-seed0"])
+    (tmp_path / ENSEMBLE_FILE).write_text(json.dumps({"format_version": 1, "members": []}))
+    with pytest.raises(DataError, match="non-empty list"):
+        load_predictor(tmp_path)
+
+
+def test_without_a_test_split_the_table_says_its_figures_are_validation(
+        tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    from search.experiment import ExperimentDir
+    from search.refit_eval import evaluate_refit
+
+    exp = ExperimentDir(tmp_path / "s")
+    plan = {"data_dir": str(simulated_data(tmp_path_factory)), "seeds": [0, 1], "top": 1,
+            "configs": [{"key": "top1", "role": "top", "preset": "", "trial": "004",
+                         "epochs": 3, "val_pearson": 0.42}], "members": {}}
+    summary = evaluate_refit(exp, {"tracking_uri": f"sqlite:///{tmp_path / 'm.db'}"}, plan,
+                             {}, None)
+    assert not summary["tested"]
+    text = (tmp_path / "s" / "refit" / "test.md").read_text()
+    assert "validation figures of the search (no test split)" in text
+    assert "0.4200" in text and "test r" not in text
+    assert "prixfixe-search data split DATA --test-fraction F" in text
