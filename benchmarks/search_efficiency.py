@@ -158,7 +158,8 @@ def replay(args: argparse.Namespace) -> None:
 
 def all_methods() -> list[Method]:
     """The default methods plus the variants the defaults were chosen against."""
-    return [*METHODS, Method("tpe", "asha", enqueue_presets=False), Method("tpe", "none")]
+    return [*METHODS, Method("tpe", "asha", enqueue_presets=False), Method("tpe", "none"),
+            *(Method("tpe", "asha", grace_period=g) for g in (1, 2))]
 
 
 def summarise(results: dict[str, list[list[float]]], grid_best: float,

@@ -186,12 +186,14 @@ class Method:
     sampler: str
     scheduler: str
     enqueue_presets: bool = True
+    grace_period: int | None = None  # ASHA's first rung; None: `run`'s default (after warm-up)
 
     @property
     def name(self) -> str:
-        """Display name, e.g. `tpe+asha`."""
+        """Display name, e.g. `tpe+asha` or `random+asha-g1`."""
         stop = "" if self.scheduler == "none" else f"+{self.scheduler}"
-        return f"{self.sampler}{stop}{'' if self.enqueue_presets else '-nopresets'}"
+        grace = "" if self.grace_period is None else f"-g{self.grace_period}"
+        return f"{self.sampler}{stop}{grace}{'' if self.enqueue_presets else '-nopresets'}"
 
 
 METHODS: tuple[Method, ...] = (Method("tpe", "asha"), Method("random", "asha"),
@@ -223,7 +225,8 @@ def replay_search(table: Path, method: Method, seed: int, *, budget_fraction: fl
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, search_alg=searcher,
-                                    scheduler=make_scheduler(method.scheduler, curves.epochs),
+                                    scheduler=make_scheduler(method.scheduler, curves.epochs,
+                                                             method.grace_period),
                                     num_samples=curves.grid_trial_epochs,
                                     max_concurrent_trials=concurrency, reuse_actors=True),
         run_config=tune.RunConfig(name=f"replay-{method.name}-{seed}", verbose=0,

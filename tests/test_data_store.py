@@ -32,7 +32,7 @@ def test_dataset_on_s3_reads_exactly_like_the_local_copy(s3: MotoS3, tmp_path: P
     simulate(local, ROWS, seed=3, test_rows=10, shard_rows=SHARD_ROWS)
     simulate(uri, ROWS, seed=3, test_rows=10, shard_rows=SHARD_ROWS)
     keys = s3.keys("sim/")
-    assert "sim/dataset.json" in keys and "sim/test_suite/dataset.json" in keys
+    assert "sim/dataset.json" in keys and "sim/test_suite/suite.tsv" in keys
     remote_meta, local_meta = open_dataset(uri), open_dataset(local)
     assert dataset_checksum(remote_meta) == dataset_checksum(local_meta)
     for entry in remote_meta.shards:  # published under a content name, listed in dataset.json
@@ -98,7 +98,7 @@ def test_data_split_rewrites_a_dataset_on_s3(s3: MotoS3) -> None:
     again = open_dataset(uri)
     assert again.splits == meta.splits and sum(meta.splits.values()) == ROWS
     assert meta.splits["test"] > 0 and meta.splits["val"] > 0
-    assert "split/test_suite/dataset.json" in s3.keys("split/")  # the rest of the dataset kept
+    assert "split/test_suite/suite.tsv" in s3.keys("split/")  # the rest of the dataset kept
     shards = [k for k in s3.keys("split/") if k.count("/") == 1 and k.endswith(".parquet")]
     assert len(shards) == len(again.shards)
 

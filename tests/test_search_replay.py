@@ -87,7 +87,7 @@ def test_replay_runs_the_search_stack_over_recorded_curves(tmp_path: Path, ray_l
     curves = tiny_grid_table(tmp_path / "t.parquet")
     values = {v for c in curves.values() for v in c}
     budget = 0.75
-    curve = replay_search(tmp_path / "t.parquet", Method("random", "asha"), seed=0,
+    curve = replay_search(tmp_path / "t.parquet", Method("random", "asha", grace_period=1), seed=0,
                           budget_fraction=budget, time_scale=0.002, storage=tmp_path / "st")
     assert 0 < len(curve) <= int(budget * 9 * EPOCHS)
     assert set(curve.tolist()) <= values  # every figure is a recorded one

@@ -31,7 +31,7 @@ def test_resumed_asha_judges_new_trials_against_the_old_rungs(tmp_path: Path) ->
     exp = ExperimentDir(tmp_path)
     exp.write_json(TRIALS_FILE, {"a": _history(0.9, 0.92, 0.95), "b": _history(0.5),
                                  "c": _history(0.7, 0.71), "lost": _history(0.99)})
-    asha = make_scheduler("asha", 9, exp)  # rungs at epochs 1, 3, 9
+    asha = make_scheduler("asha", 9, grace_period=1, exp=exp)  # rungs at epochs 1, 3, 9
     asha.set_search_properties(METRIC, "max")
     # as Tune re-adds restored trials: a at epoch 3, b stopped at 1, c restored at epoch 1 (its
     # epoch-2 record came after Tune's last snapshot); "lost" is unknown to Tune: not added

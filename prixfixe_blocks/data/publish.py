@@ -83,20 +83,22 @@ def publish(local: Path, dest: str) -> None:
     fs, base = filesystem(dest)
     commits: list[tuple[str, bytes, set[str]]] = []  # (directory, new dataset.json, its shards)
     uploaded: list[str] = []
+    replaced: list[tuple[str, bytes | None]] = []  # other files overwritten, old content
     done: list[tuple[str, bytes | None]] = []  # committed dataset.json paths, old content
     try:
-        _upload_dataset(fs, local, base, dest, commits, uploaded)
+        _upload_dataset(fs, local, base, dest, commits, uploaded, replaced)
         for directory, meta, _ in commits:  # nested datasets first, this one's dataset.json last
             path = f"{directory}/{META_FILE}"
             done.append((path, _read(fs, path)))
             _write(fs, path, meta, dest)
     except BaseException:
-        for path, old in reversed(done):
+        for path, old in reversed(done + replaced):
             with contextlib.suppress(OSError):
                 _write(fs, path, old, dest) if old is not None else fs.delete_file(path)
         keep = {f"{d}/{name}" for d, _, _ in commits for name in _listed_shards(fs, d, dest)}
+        restored = {path for path, old in replaced if old is not None}
         for path in uploaded:  # what the old dataset.json files list stays
-            if path not in keep:
+            if path not in keep and path not in restored:
                 with contextlib.suppress(OSError):
                     fs.delete_file(path)
         raise
@@ -105,17 +107,25 @@ def publish(local: Path, dest: str) -> None:
 
 
 def _upload_dataset(fs: pafs.FileSystem, local: Path, base: str, dest: str,
-                    commits: list[tuple[str, bytes, set[str]]], uploaded: list[str]) -> None:
+                    commits: list[tuple[str, bytes, set[str]]], uploaded: list[str],
+                    replaced: list[tuple[str, bytes | None]]) -> None:
     """Upload a dataset's files but not its dataset.json (nor its nested datasets'): those are
-    appended to ``commits``, innermost first, with the shard names they list."""
+    appended to ``commits``, innermost first, with the shard names they list. Other files
+    (e.g. the simulator's suite TSVs) keep their names: their old content goes to ``replaced``
+    so that a failed publish can put it back."""
     meta = json.loads((local / META_FILE).read_text())
     listed = {s["file"] for s in meta["shards"]}
     for entry in sorted(local.iterdir()):
         if entry.name == META_FILE or entry.name in listed:
             continue
         if entry.is_dir() and (entry / META_FILE).is_file():
-            _upload_dataset(fs, entry, f"{base}/{entry.name}", dest, commits, uploaded)
+            _upload_dataset(fs, entry, f"{base}/{entry.name}", dest, commits, uploaded,
+                            replaced)
         else:
+            files = [entry, *sorted(entry.rglob("*"))] if entry.is_dir() else [entry]
+            for file in (f for f in files if f.is_file()):
+                path = f"{base}/{file.relative_to(local).as_posix()}"
+                replaced.append((path, _read(fs, path)))
             uploaded += _upload(fs, entry, f"{base}/{entry.name}", dest)
     for shard in meta["shards"]:
         name = shard_name(shard)
