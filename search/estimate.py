@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from prixfixe_blocks.blocks.compose import count_parameters
+from prixfixe_blocks.data.splits import TRAIN, VAL, part_rows, select_rows
 from prixfixe_blocks.training.model import build_model, torch_threads
 from prixfixe_blocks.training.plan import TrainPlan, format_duration, format_rate, make_plan
 from prixfixe_blocks.training.trainer import Trainer
@@ -168,9 +169,9 @@ class Estimate:
         return found
 
 
-def val_rows(meta: Any, val_folds: tuple[int, ...] | list[int]) -> int:
-    """Rows in the validation folds (the rest are training rows)."""
-    return sum(n for fold, n in enumerate(meta.fold_rows) if fold in set(val_folds))
+def row_counts(data: str, val_folds: tuple[int, ...] | list[int]) -> tuple[int, int]:
+    """(training rows, validation rows) as trials select them (splits, else hash folds)."""
+    return part_rows(data, TRAIN, val_folds), part_rows(data, VAL, val_folds)
 
 
 def time_model(spec: Any, data_dir: str, val_folds: tuple[int, ...], seed: int,
@@ -197,8 +198,7 @@ def estimate_search(prep: Any, found: Resources) -> Estimate:
     device = "cuda" if per_trial["gpu"] > 0 and torch.cuda.is_available() else "cpu"
     configs = sample_configs(prep.space, min(ESTIMATE_SAMPLES, prep.trials), seed=opts.seed,
                              grid=opts.sampler == "grid")
-    n_val = val_rows(prep.meta, opts.val_folds)
-    n_train = sum(prep.meta.fold_rows) - n_val
+    n_train, n_val = row_counts(opts.data, opts.val_folds)
     timings: dict[int, tuple[float, float, float]] = {}
     models = []
     for config in configs:
@@ -221,8 +221,7 @@ def print_plan(prep: Any, found: Resources) -> Estimate:
     """Print the search's plan (space, trials, per-trial plan, resources) and its estimate."""
     opts = prep.opts
     per_trial = trial_resources(opts.cpus_per_trial, opts.gpus_per_trial, found.gpus)
-    n_val = val_rows(prep.meta, opts.val_folds)
-    n_train = sum(prep.meta.fold_rows) - n_val
+    n_train, n_val = row_counts(opts.data, opts.val_folds)
     fixed = prep.overrides.get("strategy.batches_per_epoch", "published")
     epoch = {None: f"one pass over {n_train:,} training rows",
              "published": "each strategy's published batches per epoch"}.get(
@@ -232,7 +231,7 @@ def print_plan(prep: Any, found: Resources) -> Estimate:
     print(f"space: {opts.space} (width {opts.width}), {prep.trials} trials, sampler "
           f"{opts.sampler}, early stopping: {scheduler}")
     print(f"each trial: {opts.epochs} epochs, an epoch = {epoch}; validation on "
-          f"{n_val:,} rows (folds {','.join(map(str, opts.val_folds))})")
+          f"{n_val:,} rows ({select_rows(prep.meta, VAL, opts.val_folds).describe()})")
     print(f"resources: {found.cpus:g} CPUs and {found.gpus:g} GPUs on {found.where}; "
           f"{per_trial['cpu']:g} CPU and {per_trial['gpu']:g} GPU per trial")
     print(f"timing training steps of up to {ESTIMATE_SAMPLES} sampled models on this machine "

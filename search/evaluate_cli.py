@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from prixfixe_blocks.atomic import atomic_write_text
+from prixfixe_blocks.data.store import normalize
 from prixfixe_blocks.data.suite import DEFAULT_MEASURE, read_suite
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.evaluation.baseline import baseline_dataset, fit_baseline
@@ -61,7 +62,7 @@ def evaluate_model(model: str | Path, *, suite: str | None = None, pairs: str | 
     rows = dataset_rows(str(data), targets, split)
     baseline = fit_baseline(base_dir, targets, val_folds)
     recorded = trained_on(model)
-    own = recorded is not None and Path(str(data)).resolve() == Path(recorded.path)
+    own = recorded is not None and normalize(str(data)) == recorded.path
     notes = ["note: these rows include the model's own training rows (no --split)"] \
         if own and split is None else []
     return evaluate_rows(predict, targets, rows, baseline,

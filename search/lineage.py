@@ -26,6 +26,7 @@ from mlflow.types import ColSpec, DataType, Schema
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from prixfixe_blocks.data.schema import dataset_checksum
+from prixfixe_blocks.data.store import filesystem, normalize
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_NAME = "prixfixe-search"
@@ -99,12 +100,13 @@ class ShardedDataset(MetaDataset):
         return {**super().to_dict(), "profile": json.dumps(self._profile)}
 
 
-def _schema(meta: Any, data_dir: Path) -> Schema | None:
-    """The columns of the first shard as an MLflow schema (None for an empty dataset)."""
-    paths = meta.shard_paths(data_dir)
-    if not paths:
+def _schema(meta: Any, location: str) -> Schema | None:
+    """The columns of the first shard as an MLflow schema (None for an empty dataset); read
+    from its footer, where the dataset is (a directory or a URI)."""
+    if not meta.shards:
         return None
-    arrow = pq.read_schema(paths[0])
+    fs, base = filesystem(location)
+    arrow = pq.read_schema(f"{base}/{meta.shards[0]['file']}", filesystem=fs)
     return Schema([ColSpec(_ARROW_TYPES.get(f.type, DataType.string), f.name) for f in arrow])
 
 
@@ -112,7 +114,8 @@ def dataset_doc(meta: Any, data_dir: str | Path, val_folds: tuple[int, ...]) -> 
     """The search's dataset input as MLflow's dataset fields (kept in search.json, so every
     trial run logs the same input): digest = `dataset_checksum`, rows per split and per fold, the
     validation folds and the training/validation row counts in the profile."""
-    root = Path(data_dir).resolve()
+    location = normalize(data_dir)
+    address = location.partition("?")[0]  # never the store's options (endpoints, keys)
     val_rows = sum(meta.fold_rows[f] for f in val_folds if 0 <= f < len(meta.fold_rows))
     total = int(meta.rows.get("total", sum(meta.fold_rows)))
     profile = {"num_rows": total, "rows": dict(meta.rows), "n_folds": meta.n_folds,
@@ -122,9 +125,10 @@ def dataset_doc(meta: Any, data_dir: str | Path, val_folds: tuple[int, ...]) -> 
                "format": meta.source.get("format", "")}
     with warnings.catch_warnings():  # "can be interpreted in multiple ways": a local path
         warnings.simplefilter("ignore", UserWarning)
-        source = resolve_dataset_source(str(root))
-    dataset = ShardedDataset(source, name=root.name, digest=dataset_checksum(meta),
-                             schema=_schema(meta, root), profile=profile)
+        source = resolve_dataset_source(address)
+    dataset = ShardedDataset(source, name=address.rstrip("/").rsplit("/", 1)[-1],
+                             digest=dataset_checksum(meta), schema=_schema(meta, location),
+                             profile=profile)
     return dataset.to_dict()
 
 

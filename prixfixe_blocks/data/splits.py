@@ -123,6 +123,13 @@ def split_loader(data_dir: str | Path, part: str, *,
     return ShardLoader(data_dir, **selection.loader_kwargs(), **kwargs)
 
 
+def part_rows(data_dir: str | Path, part: str,
+              val_folds: Sequence[int] = DEFAULT_VAL_FOLDS) -> int:
+    """How many rows ``part`` has (read from the fold and split columns only)."""
+    return split_loader(data_dir, part, val_folds=val_folds, batch_size=1, columns=["fold"],
+                        shuffle=False).n_rows
+
+
 def canonical_splits(values: pa.Array) -> tuple[pa.Array, dict[int, str]]:
     """Input split values mapped to train/val/test, and row index -> message for unknown ones."""
     key = pc.utf8_lower(pc.utf8_trim_whitespace(values))

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from prixfixe_blocks.data.schema import open_dataset
 from prixfixe_blocks.data.splits import DEFAULT_VAL_FOLDS, TRAIN, split_loader
+from prixfixe_blocks.data.store import is_uri, normalize
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.evaluation.kmer_ridge import KmerRidge, fit_kmer_ridge
 from prixfixe_blocks.training.export import trained_on
@@ -54,10 +55,10 @@ def baseline_dataset(model_dir: str | Path, override: str | None,
     model's recorded dataset, else `fallback`; ConfigError when there is none."""
     recorded = trained_on(model_dir)
     if override:
-        same = recorded is not None and Path(override).resolve() == Path(recorded.path)
+        same = recorded is not None and normalize(override) == recorded.path
         return override, recorded.val_folds if same else DEFAULT_VAL_FOLDS
     if recorded is not None:
-        if not Path(recorded.path).is_dir():
+        if not is_uri(recorded.path) and not Path(recorded.path).is_dir():
             raise ConfigError(f"{model_dir}: the model was trained on {recorded.path}, which "
                               "is gone; pass --baseline-data DATASET for the k-mer baseline")
         return recorded.path, recorded.val_folds

@@ -21,7 +21,7 @@ import torch
 from prixfixe_blocks.data.loader import ShardLoader
 from prixfixe_blocks.data.schema import open_dataset
 from prixfixe_blocks.data.splits import FIT, TRAIN, VAL, select_rows
-from prixfixe_blocks.data.store import as_location
+from prixfixe_blocks.data.store import as_location, normalize
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.spec import ModelSpec
 from prixfixe_blocks.strategies.encodings import make_encoder
@@ -274,7 +274,7 @@ class Trainer:
         """Write spec.json, weights and encoding/target meta: all that prediction needs."""
         return save_model(Path(model_dir), self.spec, self.encoder.params,
                           target_stats(self.meta), self.model,
-                          TrainedOn(str(self.data_dir.resolve()), self.val_folds))
+                          TrainedOn(normalize(self.data_dir), self.val_folds))
 
 
 def _as_tuple(value: Any) -> Any:
