@@ -103,7 +103,7 @@ def test_search_on_s3_survives_a_killed_driver(s3: MotoS3, shared_data: Path,
     assert set(children["status"]) == {"FINISHED"}
     artifacts = [k for k in remote if k.startswith("mlartifacts/")]
     assert any(k.endswith("/artifacts/leaderboard.csv") for k in artifacts)
-    assert any(k.endswith("weights.pt") for k in artifacts)  # the best model, logged once
+    assert any(k.endswith("/MLmodel") for k in artifacts)  # the best model, logged once
     assert any(k.endswith("/artifacts/config.json") for k in artifacts)
 
 
