@@ -92,6 +92,17 @@ def kill_pids(pids: list[int]) -> None:
             pass
 
 
+def kill_driver(driver: subprocess.Popen, ray_tmp: str) -> None:
+    """SIGKILL a search driver's whole process group, then the Ray processes of its temp dir
+    (Ray's agents can outlive a killed driver)."""
+    try:
+        os.killpg(driver.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    driver.wait(timeout=30)
+    kill_pids(pids_mentioning(ray_tmp))
+
+
 def mlflow_runs(uri: str, experiment: str) -> Any:
     """All runs of an experiment as a DataFrame (parent and trials)."""
     import mlflow

@@ -3,11 +3,8 @@ of trials, and --time-budget counts the time of both drivers."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import signal
 import subprocess
 import tempfile
 import time
@@ -21,6 +18,7 @@ from tests.search_support import (
     QUICK,
     clean_env,
     cli_command,
+    kill_driver,
     kill_pids,
     pids_mentioning,
     read_trials,
@@ -59,10 +57,7 @@ def test_asha_decisions_survive_a_killed_driver(tmp_path_factory: pytest.TempPat
         before = read_trials(root)
         time.sleep(1.0)  # let the clock be saved past the first driver's start-up
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=30)
-        kill_pids(pids_mentioning(ray_tmp))
+        kill_driver(driver, ray_tmp)
     settled = time.time() - SETTLED_S
     stopped = {k: r for k, r in before.items()
                if r["status"] == "STOPPED" and r["updated"] < settled}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import tempfile
 import time
@@ -20,6 +18,7 @@ from tests.search_support import (
     QUICK,
     clean_env,
     cli_command,
+    kill_driver,
     kill_pids,
     mlflow_runs,
     pids_mentioning,
@@ -60,9 +59,7 @@ def test_killed_driver_resumes_without_rerunning_or_duplicating(
         wait_for(lambda: _ready_to_kill(root), 240, "2 finished trials", proc=driver)
         before = read_trials(root)
     finally:
-        os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=30)
-        kill_pids(pids_mentioning(ray_tmp))  # Ray's agents can outlive a killed driver
+        kill_driver(driver, ray_tmp)
     settled = time.time() - SETTLED_S
     done_before = {k: r for k, r in before.items()
                    if r["status"] == "FINISHED" and r["updated"] < settled}

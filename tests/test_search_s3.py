@@ -3,10 +3,8 @@ SIGKILL the driver, resume from s3:// with nothing local left, MLflow artifacts 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -23,6 +21,7 @@ from tests.search_support import (
     QUICK,
     clean_env,
     cli_command,
+    kill_driver,
     kill_pids,
     mlflow_runs,
     pids_mentioning,
@@ -66,10 +65,7 @@ def test_search_on_s3_survives_a_killed_driver(s3: MotoS3, shared_data: Path,
         wait_for(lambda: _ready(root), 240, "a finished and a part-way trial", proc=driver)
         before = read_trials(root)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=30)
-        kill_pids(pids_mentioning(ray_tmp))
+        kill_driver(driver, ray_tmp)
     settled = time.time() - SETTLED_S
     finished = {k: r for k, r in before.items()
                 if r["status"] == "FINISHED" and r["updated"] < settled}
