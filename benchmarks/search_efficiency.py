@@ -120,14 +120,18 @@ def metadata(args: argparse.Namespace, n_rows: int) -> dict[str, str]:
             "data": args.data or f"simulate {args.simulate} rows seed {args.seed}",
             "rows": str(n_rows), "seed": str(args.seed), "code_version": code_version(),
             "command": shlex.join(["benchmarks/search_efficiency.py", *sys.argv[1:]]),
-            "fix": json.dumps(args.fix), "cpus": str(os.cpu_count())}
+            "fix": json.dumps(args.fix), "cpus": str(os.cpu_count()), "note": args.note}
 
 
 def replay(args: argparse.Namespace) -> None:
     """Replay each method for each seed; print the summary table and save JSON + plot."""
     table = Path(args.table)
     curves = read_table(table)
-    methods = [m for m in all_methods() if m.name in args.methods.split(",")]
+    wanted = args.methods.split(",")
+    methods = [m for m in all_methods() if "all" in wanted or m.name in wanted]
+    unknown = set(wanted) - {m.name for m in all_methods()} - {"all"}
+    if unknown:
+        sys.exit(f"error: unknown method(s) {', '.join(sorted(unknown))}; see --help")
     grid_te = curves.grid_trial_epochs
     print(f"{table}: {len(curves.values)} configurations x {curves.epochs} epochs "
           f"= {grid_te} trial-epochs; grid best r {curves.best:.4f}")
@@ -159,7 +163,11 @@ def replay(args: argparse.Namespace) -> None:
 def all_methods() -> list[Method]:
     """The default methods plus the variants the defaults were chosen against."""
     return [*METHODS, Method("tpe", "asha", enqueue_presets=False), Method("tpe", "none"),
-            *(Method("tpe", "asha", grace_period=g) for g in (1, 2))]
+            *(Method("tpe", "asha", grace_period=g) for g in (1, 2)),
+            Method("tpe", "asha", reduction_factor=2), Method("tpe", "asha", reduction_factor=4),
+            *(Method("tpe", "asha", tpe=(("n_startup_trials", n),)) for n in (5, 20)),
+            Method("tpe", "asha", tpe=(("multivariate", False), ("group", False))),
+            Method("tpe", "asha", tpe=(("constant_liar", False),))]
 
 
 def summarise(results: dict[str, list[list[float]]], grid_best: float,
@@ -205,7 +213,10 @@ def plot(results: dict[str, list[list[float]]], grid_best: float, grid_te: int,
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    shown = {m.name for m in METHODS} & set(results) or set(results)  # variants: table only
     for name, curves in results.items():
+        if name not in shown:
+            continue
         length = min(len(c) for c in curves)
         stack = np.asarray([c[:length] for c in curves]) / grid_best
         x = np.arange(1, length + 1) / grid_te * 100
@@ -236,12 +247,15 @@ def main(argv: list[str] | None = None) -> None:
     rec.add_argument("--batches-per-epoch", type=int, default=40)
     rec.add_argument("--seed", type=int, default=0)
     rec.add_argument("--fix", action="append", default=[], help="pin a grid dimension (tests)")
+    rec.add_argument("--note", default="", help="how --data was made (kept with the table)")
     rep = sub.add_parser("replay", help="replay search methods against a curve table")
     rep.add_argument("table")
     rep.add_argument("--seeds", type=int, default=20)
     rep.add_argument("--budget", type=float, default=0.5,
                      help="stop each search after this fraction of the grid's trial-epochs")
-    rep.add_argument("--methods", default=",".join(m.name for m in METHODS))
+    rep.add_argument("--methods", default=",".join(m.name for m in METHODS),
+                     help="comma-separated method names, or 'all' for every variant: "
+                          + ", ".join(m.name for m in all_methods()))
     rep.add_argument("--out", help="JSON summary (default: beside the table)")
     args = parser.parse_args(argv)
     record(args) if args.command == "record" else replay(args)

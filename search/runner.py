@@ -11,6 +11,7 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ from search.objectives import (
 from search.progress import TrialRecorder
 from search.resources import trial_gpus
 from search.resumable import DataGuard, ResumableASHA, SearchClock
-from search.searcher import ASHA_REDUCTION, DurableOptunaSearch, first_rung
+from search.searcher import ASHA_REDUCTION, TPE_SETTINGS, DurableOptunaSearch, first_rung
 from search.study import describe_study, journal_storage
 from search.tracking import set_run_status, start_parent_run
 from search.trainable import METRIC, MODE, TrialSettings, fail_once_from_env, train_trial
@@ -289,9 +290,11 @@ def trial_resources(opts: SearchOptions, doc: dict[str, Any]) -> dict[str, float
     return {"cpu": opts.cpus_per_trial, "gpu": gpus}
 
 
-def make_sampler(name: str, seed: int, space: Any = None) -> optuna.samplers.BaseSampler:
-    """The Optuna sampler of `--sampler`: TPE (multivariate + group, constant liar), random, or
-    grid over `space`. Shared with the search-efficiency replay, which must use the same one."""
+def make_sampler(name: str, seed: int, space: Any = None,
+                 tpe: Mapping[str, Any] | None = None) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler of `--sampler`: TPE (TPE_SETTINGS, `tpe` overriding them for the
+    replay's variants), random, or grid over `space`. Shared with the search-efficiency replay,
+    which must use the same one."""
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     if name == "grid":
         return optuna.samplers.GridSampler(grid_space(space), seed=seed)
@@ -299,19 +302,19 @@ def make_sampler(name: str, seed: int, space: Any = None) -> optuna.samplers.Bas
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                      constant_liar=True)
+    return optuna.samplers.TPESampler(seed=seed, **{**TPE_SETTINGS, **(tpe or {})})
 
 
 def make_scheduler(name: str, epochs: int, grace_period: int | None = None,
-                   exp: ExperimentDir | None = None) -> Any:
+                   exp: ExperimentDir | None = None,
+                   reduction_factor: int = ASHA_REDUCTION) -> Any:
     """ASHA on `epoch` (max_t = the run's epochs, first rung after the LR warm-up unless
     `grace_period` says; its rungs refilled from `exp`'s trial records on resume), or FIFO (no
     early stopping) for `none`."""
     if name == "asha":
         return ResumableASHA(time_attr="epoch", max_t=epochs,
                              grace_period=first_rung(epochs, grace_period),
-                             reduction_factor=ASHA_REDUCTION, exp=exp)
+                             reduction_factor=reduction_factor, exp=exp)
     return FIFOScheduler()
 
 

@@ -54,6 +54,10 @@ MAX_REJECTED = 200  # samples above --max-params in a row before the searcher gi
 JOURNAL_COPY = "optuna-journal-copy.json"
 
 ASHA_REDUCTION = 3  # ASHA keeps the best third of the trials at each rung
+# `--sampler tpe`: joint (multivariate, grouped by block choice) TPE, pending trials told the
+# worst value so parallel workers spread out; 10 random trials (presets count) before it models.
+TPE_SETTINGS: dict[str, Any] = {"n_startup_trials": 10, "multivariate": True, "group": True,
+                                "constant_liar": True}
 # The longest LR warm-up of the built-in schedules, as a fraction of the run (One Cycle's
 # pct_start; adam_warmup is capped there too): a trial is judged only after it.
 WARMUP_FRACTION = max(ONECYCLE_PCT_START, MAX_WARMUP_FRACTION)

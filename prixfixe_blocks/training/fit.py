@@ -18,8 +18,8 @@ from typing import Any
 
 from prixfixe_blocks.atomic import atomic_write_text
 from prixfixe_blocks.errors import DataError, DivergedError
+from prixfixe_blocks.training.metrics import BEST_METRIC
 
-BEST_METRIC = "best_val_pearson"  # the best validation Pearson so far: what searches maximise
 BEST_FILE = "best.json"  # beside the best epoch's exported model: its epoch and val_pearson
 NO_SCORE = -1.0  # the best score before any finite one (Pearson's floor)
 # Numeric per-epoch results: what MLflow, the trial record and the leaderboard keep.

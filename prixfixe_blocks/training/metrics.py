@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+BEST_METRIC = "best_val_pearson"  # the best validation Pearson so far: what searches maximise
+
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
     """Pearson correlation of two 1-D arrays (0.0 when either is constant)."""
