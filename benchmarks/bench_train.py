@@ -3,14 +3,18 @@
 CPU: fp32 eager vs bf16 autocast. GPU (when present): fp32 eager vs bf16 autocast, bf16 +
 channels_last (length-major 1-D layout) and bf16 + torch.compile, all in this process on the
 same simulated DREAM-like dataset. Each figure is the second of two timed epochs (the first pays
-for warm-up / compilation). Example:
+for warm-up / compilation). `--memory` adds peak resident memory (and peak GPU memory on a GPU)
+per preset and batch size, each measured in a fresh process that trains one batch. Example:
 
     .venv/bin/python benchmarks/bench_train.py --presets dream-cnn,dream-rnn --batches 4
+    .venv/bin/python benchmarks/bench_train.py --memory 32,256,1024
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import resource
 import tempfile
 from pathlib import Path
 
@@ -29,14 +33,20 @@ GPU_VARIANTS = {
 }
 
 
-def throughput(preset: str, data: Path, device: str, batch_size: int, batches: int,
-               **options: object) -> float:
-    """Sequences/s of the second training epoch of `preset` under the given Trainer options."""
+def make_trainer(preset: str, data: Path, device: str, batch_size: int, batches: int,
+                 **options: object) -> Trainer:
+    """A quiet Trainer for `preset` with two epochs of `batches` batches of `batch_size`."""
     spec = get_preset(preset).with_overrides({
         "strategy.batch_size": batch_size, "strategy.batches_per_epoch": batches,
         "strategy.epochs": 2,
     })
-    trainer = Trainer(spec, data, device=device, log=lambda _: None, **options)  # type: ignore[arg-type]
+    return Trainer(spec, data, device=device, log=lambda _: None, **options)  # type: ignore[arg-type]
+
+
+def throughput(preset: str, data: Path, device: str, batch_size: int, batches: int,
+               **options: object) -> float:
+    """Sequences/s of the second training epoch of `preset` under the given Trainer options."""
+    trainer = make_trainer(preset, data, device, batch_size, batches, **options)
     trainer.train_epoch()
     if device == "cuda":
         torch.cuda.synchronize()
@@ -62,6 +72,46 @@ def run(presets: list[str], data: Path, device: str, batch_size: int, batches: i
         print(f"{preset:<12}" + "".join(f"{c:>22}" for c in cells), flush=True)
 
 
+def peak_memory(preset: str, data: Path, device: str, batch_size: int) -> tuple[float, float]:
+    """(peak resident MB, peak GPU MB) of a fresh process that builds `preset` and trains one
+    batch of `batch_size` (ru_maxrss never falls, so each cell needs its own process)."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_train_one_batch, (preset, data, device, batch_size))
+
+
+def _train_one_batch(preset: str, data: Path, device: str, batch_size: int
+                     ) -> tuple[float, float]:
+    """Child of `peak_memory`: one epoch of one batch, then the peaks in MB."""
+    make_trainer(preset, data, device, batch_size, 1).train_epoch()
+    gpu = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, gpu
+
+
+def memory_table(presets: list[str], data: Path, device: str, batch_sizes: list[int]) -> None:
+    """Print peak memory per preset (rows) and batch size (columns)."""
+    base = peak_memory_baseline()
+    print(f"\npeak resident memory, MB (one batch in a fresh process; torch imported: {base:.0f})"
+          + (" / peak GPU MB" if device == "cuda" else ""))
+    print(f"{'preset':<12}" + "".join(f"{'batch ' + str(b):>18}" for b in batch_sizes))
+    for preset in presets:
+        cells = []
+        for batch in batch_sizes:
+            rss, gpu = peak_memory(preset, data, device, batch)
+            cells.append(f"{rss:>10.0f}" + (f" / {gpu:>5.0f}" if device == "cuda" else ""))
+        print(f"{preset:<12}" + "".join(f"{c:>18}" for c in cells), flush=True)
+
+
+def peak_memory_baseline() -> float:
+    """Peak resident MB of a fresh process that only imports torch and the trainer."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_baseline)
+
+
+def _baseline() -> float:
+    """Child of `peak_memory_baseline`."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default=",".join(preset_names()))
@@ -69,6 +119,10 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=None, help="default 3 CPU, 30 GPU")
     parser.add_argument("--rows", type=int, default=40_000)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--memory", default="",
+                        help="batch sizes for the peak-memory table, e.g. 32,256,1024 "
+                             "(published widths: ~1 min per cell at 1024 on 2 CPU cores)")
+    parser.add_argument("--no-speed", action="store_true", help="only the memory table")
     args = parser.parse_args()
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
         else args.device
@@ -76,8 +130,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "sim"
         assert cli_main(["data", "simulate", "--rows", str(args.rows), "--out", str(data)]) == 0
-        run(args.presets.split(","), data, device, args.batch_size or (1024 if gpu else 128),
-            args.batches or (30 if gpu else 3))
+        presets = args.presets.split(",")
+        if not args.no_speed:
+            run(presets, data, device, args.batch_size or (1024 if gpu else 128),
+                args.batches or (30 if gpu else 3))
+        if args.memory:
+            memory_table(presets, data, device, [int(b) for b in args.memory.split(",")])
 
 
 if __name__ == "__main__":

@@ -12,6 +12,11 @@ trial-epochs needed to reach 99% of the grid's best validation r and the best fo
         --out benchmarks/results/grid-sim-tiny.parquet
     .venv/bin/python benchmarks/search_efficiency.py replay \\
         benchmarks/results/grid-sim-tiny.parquet --seeds 20
+    .venv/bin/python benchmarks/search_efficiency.py live \\
+        benchmarks/results/grid-sim-tiny.parquet --trials 40
+
+`live` runs one real (trained, not replayed) `prixfixe-search run` TPE + ASHA search at the
+table's scale on the same data and places its figures within the replay's spread.
 """
 
 from __future__ import annotations
@@ -34,18 +39,23 @@ from prixfixe_blocks.data.schema import open_dataset
 from prixfixe_blocks.data.simulate import simulate
 from prixfixe_blocks.training.fit import fit
 from prixfixe_blocks.training.trainer import Trainer
+from search.experiment import TRIALS_FILE, open_experiment
 from search.lineage import code_version
+from search.mlflow_utils import resolve_tracking_uri
 from search.replay import (
     FRACTIONS,
     METHODS,
+    REPLAY_CONCURRENCY,
     TARGET,
     Method,
+    best_so_far,
     config_key,
     efficiency,
     read_table,
     replay_search,
     write_table,
 )
+from search.runner import SearchOptions, run_search
 from spaces import config_to_spec, grid_size, grid_space, load_space, parse_fixes, sample_configs
 
 SPACE = "prixfixe-grid"
@@ -232,6 +242,56 @@ def plot(results: dict[str, list[list[float]]], grid_best: float, grid_te: int,
     fig.savefig(path, dpi=120)
 
 
+def live(args: argparse.Namespace) -> None:
+    """One real TPE + ASHA search at the table's scale; its figures beside the replay's."""
+    table = Path(args.table)
+    curves = read_table(table)
+    meta = curves.metadata
+    replayed = json.loads(Path(args.replay or table.with_suffix(".replay.json")).read_text())
+    spread = replayed["summary"]["tpe+asha"]["epochs_to_target"]
+    with tempfile.TemporaryDirectory(prefix="prixfixe-live-") as tmp:
+        work = Path(args.dir or tmp)
+        data = args.data or str(work / "data")
+        if not args.data:
+            rows, seed = simulated_source(meta)
+            simulate(Path(data), rows, seed=seed)
+        opts = SearchOptions(
+            data=data, name=args.name, space=SPACE, trials=args.trials,
+            epochs=int(meta["epochs"]), sampler="tpe", scheduler="asha",
+            storage=str(work / "runs"), tracking_uri=resolve_tracking_uri(None, work),
+            width=meta["width"], batches_per_epoch=int(meta["batches_per_epoch"]),
+            fix=[f"strategy.batch_size={meta['batch_size']}", *json.loads(meta.get("fix", "[]"))],
+            num_cpus=os.cpu_count(), max_concurrent=args.concurrency,
+            cpus_per_trial=(os.cpu_count() or 1) / args.concurrency, seed=args.seed)
+        start = time.perf_counter()
+        run_search(opts)
+        minutes = (time.perf_counter() - start) / 60
+        records = open_experiment(str(work / "runs"), args.name).read_json(TRIALS_FILE, {})
+    events = [(h["at"], h["val_pearson"]) for r in records.values() for h in r["history"]]
+    curve = best_so_far(events)
+    figures = efficiency(curve, curves.best, curves.grid_trial_epochs)
+    reached = figures["epochs_to_target"]
+    inside = spread["q25"] <= reached <= spread["q75"]
+    print(f"live TPE + ASHA search: {len(records)} trials, {len(curve)} trial-epochs in "
+          f"{minutes:.1f} min; best r {curve[-1]:.4f} (grid best {curves.best:.4f})")
+    print(f"trial-epochs to {TARGET:.0%} of the grid's best: {reached:.0f}; replay median "
+          f"{spread['median']:.0f} [IQR {spread['q25']:.0f}-{spread['q75']:.0f}] over "
+          f"{replayed['seeds']} seeds: {'inside' if inside else 'outside'} the replay's IQR")
+    out = table.with_suffix(".live.json")
+    out.write_text(json.dumps({"table": str(table), "trials": len(records), "minutes": minutes,
+                               "figures": figures, "replay_epochs_to_target": spread,
+                               "inside_iqr": inside, "curve": curve.tolist()}, indent=1))
+    print(f"wrote {out}")
+
+
+def simulated_source(meta: dict[str, str]) -> tuple[int, int]:
+    """(rows, seed) of a table recorded on simulated data ('simulate N rows seed S')."""
+    words = meta.get("data", "").split()
+    if len(words) != 5 or words[0] != "simulate":
+        raise SystemExit(f"error: the table was recorded on {meta.get('data')!r}: give --data")
+    return int(words[1]), int(words[4])
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line: `record` or `replay`."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -257,8 +317,19 @@ def main(argv: list[str] | None = None) -> None:
                      help="comma-separated method names, or 'all' for every variant: "
                           + ", ".join(m.name for m in all_methods()))
     rep.add_argument("--out", help="JSON summary (default: beside the table)")
+    liv = sub.add_parser("live", help="one real TPE + ASHA search at the table's scale")
+    liv.add_argument("table")
+    liv.add_argument("--trials", type=int, default=40)
+    liv.add_argument("--concurrency", type=int, default=REPLAY_CONCURRENCY,
+                     help="trials at a time (the replay's concurrency)")
+    liv.add_argument("--seed", type=int, default=0)
+    liv.add_argument("--data", help="the dataset the table was recorded on (default: simulate "
+                                    "it again from the table's metadata)")
+    liv.add_argument("--replay", help="the replay JSON (default: beside the table)")
+    liv.add_argument("--dir", help="keep the search here (default: a temporary directory)")
+    liv.add_argument("--name", default="live")
     args = parser.parse_args(argv)
-    record(args) if args.command == "record" else replay(args)
+    {"record": record, "replay": replay, "live": live}[args.command](args)
 
 
 if __name__ == "__main__":

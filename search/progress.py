@@ -292,7 +292,7 @@ class TrialRecorder(Callback):
         record["history"] = [h for h in record["history"] if h["epoch"] < epoch]
         metrics = {k: float(result[k]) for k in EPOCH_METRICS
                    if isinstance(result.get(k), int | float)}
-        record["history"].append({"epoch": epoch, **metrics})
+        record["history"].append({"epoch": epoch, **metrics, "at": round(time.time(), 3)})
         record.update(epoch=epoch, node_id=result.get("node_id"), metrics=metrics,
                       gpu_ids=result.get("gpu_ids", []))
         run_id = self._run_id(record)

@@ -39,6 +39,7 @@ __all__ = ["TABLE_SCHEMA", "Curves", "ReplayTrial", "config_key", "read_table", 
 
 FRACTIONS: tuple[float, ...] = (0.1, 0.2, 0.5)
 TARGET = 0.99  # "reached" = best-so-far >= TARGET x the grid's best
+REPLAY_CONCURRENCY = 4  # trials at a time in a replayed (and the live) search
 
 
 class BudgetStopper(tune.stopper.Stopper):
@@ -104,7 +105,7 @@ METHODS: tuple[Method, ...] = (Method("tpe", "asha"), Method("random", "asha"),
 
 
 def replay_search(table: Path, method: Method, seed: int, *, budget_fraction: float = 0.5,
-                  concurrency: int = 4, time_scale: float = 0.01,
+                  concurrency: int = REPLAY_CONCURRENCY, time_scale: float = 0.01,
                   storage: Path | None = None) -> np.ndarray:
     """Best-so-far validation r after each trial-epoch of one replayed search (Ray must be up).
 
