@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from prixfixe_blocks.blocks.adapters import OneHot, Projection, PseudoTokens
 from prixfixe_blocks.blocks.base import Shape
 from prixfixe_blocks.blocks.compose import compose, example_batch
+from prixfixe_blocks.blocks.layers import SameConv1d
 from prixfixe_blocks.blocks.registry import get_block, make_config, tiny_params
 from prixfixe_blocks.presets import tiny_spec
 from prixfixe_blocks.spec import BlockSpec, InputShape, ModelSpec, StrategySpec
@@ -137,3 +139,16 @@ def test_state_dict_round_trip_gives_the_same_predictions() -> None:
     again.load_state_dict(model.state_dict())
     with torch.no_grad():
         assert torch.allclose(model(batch), again(batch))
+
+
+@pytest.mark.parametrize("kernel,groups", [(1, 1), (7, 1), (15, 1), (4, 1), (7, 4), (15, 8),
+                                           (1, 8), (6, 8)])
+def test_same_conv_keeps_the_length_and_pads_with_zeros(kernel: int, groups: int) -> None:
+    """Whichever way it pads (inside the conv or a padded copy, chosen by speed), SameConv1d is
+    the convolution of the input zero-padded (k - 1) // 2 on the left, k // 2 on the right."""
+    torch.manual_seed(0)
+    conv = SameConv1d(8, 16, kernel, groups=groups)
+    x = torch.randn(3, 8, 21)
+    expected = F.conv1d(F.pad(x, ((kernel - 1) // 2, kernel // 2)), conv.weight, conv.bias,
+                        groups=groups)
+    assert torch.allclose(conv(x), expected, atol=1e-5)
