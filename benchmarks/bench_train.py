@@ -25,6 +25,7 @@ from prixfixe_blocks.training.trainer import Trainer
 from search.cli import main as cli_main
 
 CPU_VARIANTS = {"fp32": {"amp": False}, "bf16": {"amp": True}}
+SAFE_FRACTION = 0.8  # of the available memory a --memory cell may be expected to need
 GPU_VARIANTS = {
     "fp32": {"amp": False},
     "bf16": {"amp": True},
@@ -88,17 +89,45 @@ def _train_one_batch(preset: str, data: Path, device: str, batch_size: int
 
 
 def memory_table(presets: list[str], data: Path, device: str, batch_sizes: list[int]) -> None:
-    """Print peak memory per preset (rows) and batch size (columns)."""
+    """Print peak memory per preset (rows) and batch size (columns, ascending). A cell whose
+    peak, extrapolated from the smaller batches, would not fit in the memory available now is
+    skipped rather than run into the OOM killer."""
     base = peak_memory_baseline()
+    batch_sizes = sorted(batch_sizes)
     print(f"\npeak resident memory, MB (one batch in a fresh process; torch imported: {base:.0f})"
           + (" / peak GPU MB" if device == "cuda" else ""))
     print(f"{'preset':<12}" + "".join(f"{'batch ' + str(b):>18}" for b in batch_sizes))
     for preset in presets:
-        cells = []
+        cells, seen = [], []
         for batch in batch_sizes:
+            guess = extrapolate(seen, batch)
+            if guess > SAFE_FRACTION * available_mb():
+                cells.append(f"skip (~{guess / 1024:.0f} GB)")
+                continue
             rss, gpu = peak_memory(preset, data, device, batch)
+            seen.append((batch, rss))
             cells.append(f"{rss:>10.0f}" + (f" / {gpu:>5.0f}" if device == "cuda" else ""))
         print(f"{preset:<12}" + "".join(f"{c:>18}" for c in cells), flush=True)
+
+
+def extrapolate(seen: list[tuple[int, float]], batch: int) -> float:
+    """Peak MB expected at `batch` from (batch, MB) measured at smaller ones: linear through
+    the last two, proportional from one, 0 (unknown) from none."""
+    if not seen:
+        return 0.0
+    if len(seen) == 1:
+        return seen[0][1] * batch / seen[0][0]
+    (b1, m1), (b2, m2) = seen[-2], seen[-1]
+    return m2 + (m2 - m1) / (b2 - b1) * (batch - b2)
+
+
+def available_mb() -> float:
+    """Memory the kernel could give a new process now (MemAvailable), MB."""
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    return float("inf")
 
 
 def peak_memory_baseline() -> float:

@@ -120,7 +120,7 @@ def replay_search(table: Path, method: Method, seed: int, *, budget_fraction: fl
     points = space.points() if method.enqueue_presets and method.sampler != "grid" else []
     searcher = OptunaSearch(space=space, metric=METRIC, mode=MODE,
                             sampler=make_sampler(method.sampler, seed, space, dict(method.tpe)),
-                            points_to_evaluate=points or None, seed=seed)
+                            points_to_evaluate=points or None)
     budget = max(1, int(budget_fraction * curves.grid_trial_epochs))
     settings = ReplaySettings(str(Path(table).resolve()), dims, time_scale)
     trainable = tune.with_resources(tune.with_parameters(ReplayTrial, settings=settings),
