@@ -26,6 +26,7 @@ SINGLE, SIZE_AWARE = "r", "r,params"
 OBJECTIVES: dict[str, tuple[str, ...]] = {SINGLE: (METRIC,), SIZE_AWARE: (METRIC, PARAMS)}
 MODES: dict[str, str] = {METRIC: MODE, PARAMS: "min"}
 REJECTED_ATTR = "rejected"  # an Optuna trial's user attribute: why it was never trained
+REPEAT_ATTR = "repeat_of"  # ... or which earlier trial's outcome it was told (same config)
 
 
 def objective_metrics(objective: str) -> tuple[str, ...]:

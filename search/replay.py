@@ -2,8 +2,9 @@
 
 Like NAS-Bench / HPOBench, every configuration of a grid is trained once (`record`) and its
 per-epoch validation curve, epoch times and parameter count are stored in a Parquet table. A
-replayed search runs the same OptunaSearch sampler and Tune scheduler as `prixfixe-search run`
-against a trainable that reads the curve instead of training, so search methods can be compared
+replayed search runs `prixfixe-search run`'s own searcher (DurableOptunaSearch, its study in
+memory: repeats of an ended configuration are not trained again) and scheduler against a
+trainable that reads the curve instead of training, so search methods can be compared
 over many seeds in minutes. Cost is counted in trial-epochs (one reported epoch of one trial).
 """
 
@@ -18,7 +19,6 @@ from typing import Any
 
 import numpy as np
 from ray import tune
-from ray.tune.search.optuna import OptunaSearch
 
 from search.replay_table import (
     TABLE_SCHEMA,
@@ -30,7 +30,7 @@ from search.replay_table import (
     write_table,
 )
 from search.runner import make_sampler, make_scheduler
-from search.searcher import ASHA_REDUCTION
+from search.searcher import ASHA_REDUCTION, DurableOptunaSearch
 from search.trainable import METRIC, MODE
 from spaces import grid_space, load_space, parse_fixes
 
@@ -118,9 +118,10 @@ def replay_search(table: Path, method: Method, seed: int, *, budget_fraction: fl
                        fixed=parse_fixes(json.loads(curves.metadata.get("fix", "[]"))))
     dims = tuple(grid_space(space))
     points = space.points() if method.enqueue_presets and method.sampler != "grid" else []
-    searcher = OptunaSearch(space=space, metric=METRIC, mode=MODE,
-                            sampler=make_sampler(method.sampler, seed, space, dict(method.tpe)),
-                            points_to_evaluate=points or None)
+    searcher = DurableOptunaSearch(space=space, metric=METRIC, mode=MODE, epochs=curves.epochs,
+                                   sampler=make_sampler(method.sampler, seed, space,
+                                                        dict(method.tpe)),
+                                   points_to_evaluate=points or None)
     budget = max(1, int(budget_fraction * curves.grid_trial_epochs))
     settings = ReplaySettings(str(Path(table).resolve()), dims, time_scale)
     trainable = tune.with_resources(tune.with_parameters(ReplayTrial, settings=settings),

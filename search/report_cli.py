@@ -30,6 +30,7 @@ from search.experiment import (
     open_experiment,
 )
 from search.importance import param_importances
+from search.objectives import REPEAT_ATTR
 from search.report import (
     METRIC,
     best_per_choice,
@@ -56,7 +57,8 @@ def pareto(study: Any) -> tuple[list[dict[str, Any]], list[tuple[float, float]]]
     rows = [{"trial": t.number, METRIC: t.values[0], PARAMS: int(t.values[1]),
              **{role: t.params.get(role, "") for role in ROLES},
              "tune_trial_id": t.user_attrs.get(TUNE_ID_ATTR, ""),
-             RUN_ID: t.user_attrs.get(RUN_ID, "")} for t in study.best_trials]
+             RUN_ID: t.user_attrs.get(RUN_ID, "")} for t in study.best_trials
+            if REPEAT_ATTR not in t.user_attrs]
     rows.sort(key=lambda r: (r[PARAMS], -r[METRIC]))
     return rows, [(t.values[1], t.values[0]) for t in complete]
 

@@ -25,7 +25,10 @@ ASHA's first rung comes after the learning-rate warm-up (`first_rung`).
 Size-aware searches (search/objectives.py): with a list of metrics the study is multi-objective
 (Optuna takes no intermediate values then; a trial's values are its metrics at its end), and
 with `max_params` + `count` a sampled configuration above the limit is told PRUNED (user
-attribute `rejected`) and sampled again before Tune ever starts it.
+attribute `rejected`) and sampled again before Tune ever starts it. A sampled configuration
+equal to one that already ended is told that trial's outcome (`repeat_of`) and sampled again:
+every trial trains with the search's seed, so training it again would only repeat the result
+(measured: 9 of 37 trials, a third of the trial-epochs, in a TPE search of the 81-cell grid).
 """
 
 from __future__ import annotations
@@ -39,16 +42,17 @@ from typing import Any
 
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.strategies.optim import MAX_WARMUP_FRACTION, ONECYCLE_PCT_START
-from search.objectives import REJECTED_ATTR
+from search.objectives import REJECTED_ATTR, REPEAT_ATTR
 from search.study import TUNE_ID_ATTR
 from search.trainable import PARAMS
 
 logger = logging.getLogger(__name__)
-MAX_REJECTED = 200  # samples above --max-params in a row before the searcher gives up
+MAX_REJECTED = 200  # samples above --max-params (or repeats) in a row before giving up
 # Beside Tune's searcher checkpoint; JSON lines, named .json because Tune restores only the
 # .json and .pkl files of its experiment directory.
 JOURNAL_COPY = "optuna-journal-copy.json"
@@ -116,15 +120,24 @@ class DurableOptunaSearch(OptunaSearch):
         """The Optuna study (created with the searcher)."""
         return self._ot_study
 
-    def suggest(self, trial_id: str) -> dict | None:
+    def suggest(self, trial_id: str) -> dict | str | None:
         params = super().suggest(trial_id)
-        for _ in range(MAX_REJECTED):
-            if params is None or not self._too_large(trial_id, params):
+        too_large = repeats = 0
+        while isinstance(params, dict):
+            if self._too_large(trial_id, params):
+                too_large += 1
+            elif self._repeat(trial_id):
+                repeats += 1
+            else:
                 break
+            if too_large >= MAX_REJECTED:
+                raise RuntimeError(f"{MAX_REJECTED} configurations in a row had more than "
+                                   f"--max-params {self.max_params} parameters")
+            if repeats >= MAX_REJECTED:
+                logger.info("the sampler proposed only configurations already trained: "
+                            "no more trials")
+                return Searcher.FINISHED
             params = super().suggest(trial_id)
-        else:
-            raise RuntimeError(f"{MAX_REJECTED} configurations in a row had more than "
-                               f"--max-params {self.max_params} parameters")
         trial = self._ot_trials.get(trial_id)
         if trial is not None and TUNE_ID_ATTR not in trial.user_attrs:
             trial.set_user_attr(TUNE_ID_ATTR, trial_id)
@@ -143,6 +156,29 @@ class DurableOptunaSearch(OptunaSearch):
         trial.set_user_attr(PARAMS, n)
         trial.set_user_attr(REJECTED_ATTR, f"{n:,} parameters > --max-params {self.max_params:,}")
         self._ot_study.tell(trial, state=TrialState.PRUNED)
+        return True
+
+    def _repeat(self, trial_id: str) -> bool:
+        """Whether the sampled configuration equals one that already ended (every trial
+        trains with the search's seed, so it would only repeat it: in a small categorical
+        space TPE proposes the best cells again and again). If so, its Optuna trial is told
+        that trial's outcome (user attribute `repeat_of`) and forgotten, so that the next
+        `suggest` asks for another; Tune never starts it."""
+        trial = self._ot_trials[trial_id]
+        done = self._ot_study.get_trials(deepcopy=False,
+                                         states=(TrialState.COMPLETE, TrialState.PRUNED))
+        earlier = next((t for t in done if t.params == trial.params), None)
+        if earlier is None:
+            return False
+        self._ot_trials.pop(trial_id)
+        trial.set_user_attr(REPEAT_ATTR, earlier.number)
+        if not self.multi_objective:
+            for step, value in earlier.intermediate_values.items():
+                trial.report(value, step)
+        if earlier.state == TrialState.COMPLETE:
+            self._ot_study.tell(trial, earlier.values)
+        else:
+            self._ot_study.tell(trial, state=TrialState.PRUNED)
         return True
 
     def _report(self, trial_id: str, result: dict | None) -> None:
