@@ -16,7 +16,9 @@ import argparse
 import multiprocessing
 import resource
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -76,8 +78,13 @@ def run(presets: list[str], data: Path, device: str, batch_size: int, batches: i
 def peak_memory(preset: str, data: Path, device: str, batch_size: int) -> tuple[float, float]:
     """(peak resident MB, peak GPU MB) of a fresh process that builds `preset` and trains one
     batch of `batch_size` (ru_maxrss never falls, so each cell needs its own process)."""
+    return in_fresh_process(_train_one_batch, preset, data, device, batch_size)
+
+
+def in_fresh_process(fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)` in a newly spawned process (its own peak RSS and CUDA context)."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_train_one_batch, (preset, data, device, batch_size))
+        return pool.apply(fn, args)
 
 
 def _train_one_batch(preset: str, data: Path, device: str, batch_size: int
@@ -132,8 +139,7 @@ def available_mb() -> float:
 
 def peak_memory_baseline() -> float:
     """Peak resident MB of a fresh process that only imports torch and the trainer."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_baseline)
+    return in_fresh_process(_baseline)
 
 
 def _baseline() -> float:
