@@ -50,12 +50,10 @@ from search.replay import (
     TARGET,
     Method,
     best_so_far,
-    config_key,
     efficiency,
-    read_table,
     replay_search,
-    write_table,
 )
+from search.replay_table import config_key, read_table, write_table
 from search.runner import SearchOptions, run_search
 from spaces import config_to_spec, grid_size, grid_space, load_space, parse_fixes, sample_configs
 

@@ -20,22 +20,11 @@ from typing import Any
 import numpy as np
 from ray import tune
 
-from search.replay_table import (
-    TABLE_SCHEMA,
-    Curves,
-    ReplaySettings,
-    ReplayTrial,
-    config_key,
-    read_table,
-    write_table,
-)
+from search.replay_table import ReplaySettings, ReplayTrial, read_table
 from search.runner import make_sampler, make_scheduler
 from search.searcher import ASHA_REDUCTION, DurableOptunaSearch
 from search.trainable import METRIC, MODE
 from spaces import grid_space, load_space, parse_fixes
-
-__all__ = ["TABLE_SCHEMA", "Curves", "ReplayTrial", "config_key", "read_table", "write_table",
-           "BudgetStopper", "Method", "METHODS", "best_so_far", "efficiency", "replay_search"]
 
 FRACTIONS: tuple[float, ...] = (0.1, 0.2, 0.5)
 TARGET = 0.99  # "reached" = best-so-far >= TARGET x the grid's best

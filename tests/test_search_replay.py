@@ -14,15 +14,8 @@ import pytest
 import ray
 
 from prixfixe_blocks.errors import DataError
-from search.replay import (
-    Method,
-    best_so_far,
-    config_key,
-    efficiency,
-    read_table,
-    replay_search,
-    write_table,
-)
+from search.replay import Method, best_so_far, efficiency, replay_search
+from search.replay_table import config_key, read_table, write_table
 from spaces import grid_size, grid_space, load_space, parse_fixes, sample_configs
 
 FIX = ["strategy=autosome", "first=autosome"]  # a 3 x 3 grid (core x final)
