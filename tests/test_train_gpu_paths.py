@@ -29,22 +29,31 @@ def trained(sim: Path, **options: object) -> tuple[dict[str, torch.Tensor], floa
     return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}, loss
 
 
-def test_length_major_inputs_train_the_same_weights(sim: Path) -> None:
-    base, base_loss = trained(sim)
+@pytest.fixture(scope="module")
+def fp32(sim: Path) -> tuple[dict[str, torch.Tensor], float]:
+    """The plain fp32 eager run every option is compared with (trained once)."""
+    return trained(sim)
+
+
+def test_length_major_inputs_train_the_same_weights(
+        sim: Path, fp32: tuple[dict[str, torch.Tensor], float]) -> None:
+    base, base_loss = fp32
     other, loss = trained(sim, channels_last=True)
     assert loss == pytest.approx(base_loss, rel=1e-4)
     for key, value in base.items():
         assert torch.allclose(other[key].float(), value.float(), atol=1e-4), key
 
 
-def test_bf16_autocast_trains_close_to_fp32(sim: Path) -> None:
-    _, base_loss = trained(sim)
+def test_bf16_autocast_trains_close_to_fp32(
+        sim: Path, fp32: tuple[dict[str, torch.Tensor], float]) -> None:
+    _, base_loss = fp32
     weights, loss = trained(sim, amp=True)
     assert all(torch.isfinite(w.float()).all() for w in weights.values())
     assert loss == pytest.approx(base_loss, rel=0.05)  # bf16 keeps ~3 significant digits
 
 
-def test_compiled_step_trains_close_to_eager(sim: Path) -> None:
-    _, base_loss = trained(sim)
+def test_compiled_step_trains_close_to_eager(
+        sim: Path, fp32: tuple[dict[str, torch.Tensor], float]) -> None:
+    _, base_loss = fp32
     _, loss = trained(sim, compile=True)
     assert loss == pytest.approx(base_loss, rel=1e-2)  # fused kernels round differently
