@@ -5,16 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from optuna.trial import TrialState
+
 from search.experiment import (
     BEST_MODEL_DIR,
     LEADERBOARD_FILE,
     OPTUNA_FILE,
     PLOT_FILE,
+    TRIALS_FILE,
     ExperimentDir,
     copy_dir,
 )
 from search.mlflow_utils import browse_text, write_run_record
 from search.report import (
+    DONE_STATES,
+    LOST,
     best_row,
     format_table,
     leaderboard_rows,
@@ -22,16 +27,19 @@ from search.report import (
     write_curves_png,
     write_leaderboard_csv,
 )
+from search.study import TUNE_ID_ATTR, load_study
 from search.tracking import RUN_ID, client_for, log_best_model, update_parent
 
 TOP = 5
+LOST_REASON = ("lost by the orchestrator: it never started or never ended (see the Ray Tune "
+               "log); its configuration was not trained")
 
 
 def finish(exp: ExperimentDir, results: Any) -> dict[str, Any]:
     """Write leaderboard.csv, curves.png and best_model/, log the best model (registered when
     asked), describe and close the MLflow parent run, print the summary."""
     doc = exp.search()
-    records = exp.trial_records()
+    records = account_for_lost(exp)
     rows = leaderboard_rows(records)
     write_leaderboard_csv(exp.path(LEADERBOARD_FILE), rows)
     write_curves_png(exp.path(PLOT_FILE), records)
@@ -58,6 +66,32 @@ def finish(exp: ExperimentDir, results: Any) -> dict[str, Any]:
     }
     print_summary(exp, summary)
     return summary
+
+
+def account_for_lost(exp: ExperimentDir) -> dict[str, dict[str, Any]]:
+    """The trial records, with every trial the orchestrator lost marked LOST (trials.json and
+    the Optuna study, told FAIL): a record that never ended, or an Optuna trial that was asked
+    and never told (Ray aborted its trial before any callback saw it). Nothing is silent."""
+    records = exp.trial_records()
+    lost = {tid: r for tid, r in records.items() if r.get("status") not in DONE_STATES}
+    study = load_study(exp.path(OPTUNA_FILE), exp.name)
+    asked = [t for t in (study.get_trials(deepcopy=False) if study else [])
+             if t.state.name == "RUNNING" and TUNE_ID_ATTR in t.user_attrs]
+    for trial in asked:
+        tid = trial.user_attrs[TUNE_ID_ATTR]
+        if records.get(tid, {}).get("status") in DONE_STATES:
+            continue
+        lost.setdefault(tid, records.get(tid) or {
+            "trial_id": tid, "index": trial.number + 1, "config": trial.params,
+            "epoch": 0, "history": [], "metrics": {}})
+        study.tell(trial.number, state=TrialState.FAIL)
+    for tid, record in lost.items():
+        record.update(status=LOST, last_error=LOST_REASON)
+        records[tid] = record
+        print(f"WARNING: trial {record.get('index', '?')} ({tid}) was {LOST_REASON}", flush=True)
+    if lost:
+        exp.write_json(TRIALS_FILE, records)
+    return records
 
 
 def export_best_model(exp: ExperimentDir, results: Any, trial_id: str) -> Path | None:

@@ -36,6 +36,7 @@ from search.experiment import (
     TRIALS_FILE,
     ExperimentDir,
 )
+from search.oom import oom_reason
 from search.report import (
     FAILED,
     SHORT_ID,
@@ -47,9 +48,10 @@ from search.report import (
 from search.searcher import stopped_early
 from search.study import find_trial, load_study, set_trial_attrs
 from search.tracking import RUN_ID, TrialRuns, update_parent
-from search.trainable import METRIC, trial_number
+from search.trainable import DIVERGED, METRIC, trial_number
 
 LIVE_ROWS = 20  # leaderboard rows the live table shows
+STOPPED_BY = "stopped_by"  # a record's key: the scheduler decided to stop the trial at a result
 
 SHOWN_KEYS = ("strategy", *ROLES)
 
@@ -59,15 +61,25 @@ def describe_config(config: dict[str, Any]) -> str:
     return " ".join(f"{k}={config[k]}" for k in SHOWN_KEYS if k in config)
 
 
-def stop_reason(record: dict[str, Any], epochs: int, time_budget: float | None,
-                elapsed: float) -> str | None:
-    """Why a completed trial ended before its last epoch (None if it ran them all)."""
-    if not stopped_early(record.get("epoch", 0), epochs):
+def stop_reason(record: dict[str, Any], epochs: int, *, scheduler: str = "asha",
+                time_budget: float | None = None, elapsed: float = 0.0,
+                halted: str | None = None) -> str | None:
+    """Why a completed trial ended before its last epoch (None if it ran them all), naming what
+    stopped it: the scheduler at a rung (its decision is in the record, `STOPPED_BY`), a halt of
+    the whole search (the dataset guard), the time budget, or nothing recorded."""
+    epoch = record.get("epoch", 0)
+    if not stopped_early(epoch, epochs):
         return None
+    if record.get(STOPPED_BY):
+        if scheduler == "asha":
+            return (f"stopped by ASHA at epoch {epoch} of {epochs}: {METRIC} below its rung's "
+                    f"cut-off")
+        return f"stopped by the {scheduler} scheduler at epoch {epoch} of {epochs}"
+    if halted:
+        return f"search halted at epoch {epoch} of {epochs}: {halted}"
     if time_budget is not None and elapsed >= time_budget:
-        return f"time budget of {time_budget:g}s reached at epoch {record.get('epoch', 0)}"
-    return (f"stopped by ASHA at epoch {record.get('epoch', 0)} of {epochs}: "
-            f"{METRIC} below its rung's cut-off")
+        return f"time budget of {time_budget:g}s reached at epoch {epoch}"
+    return f"ended at epoch {epoch} of {epochs} with no stop decision (the search ended)"
 
 
 def trial_error(trial: Any) -> str:
@@ -78,6 +90,9 @@ def trial_error(trial: Any) -> str:
     except OSError:
         text = ""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    oom = oom_reason(text)
+    if oom:
+        return oom
     raised = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b.*: ", line)]
     return (raised or lines or ["unknown error"])[-1][:300]
 
@@ -288,6 +303,12 @@ class TrialRecorder(Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
         record = self._record(trial)
+        if DIVERGED in result:  # no score: the trial ends FAILED in on_trial_complete
+            record[DIVERGED] = result[DIVERGED]
+            self._save()
+            return
+        if result.get("done"):  # Tune marks the result the scheduler stopped the trial at
+            record[STOPPED_BY] = "scheduler"
         epoch = int(result.get("epoch", 0))
         record["history"] = [h for h in record["history"] if h["epoch"] < epoch]
         metrics = {k: float(result[k]) for k in EPOCH_METRICS
@@ -307,8 +328,14 @@ class TrialRecorder(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         record = self._record(trial)
-        reason = stop_reason(record, int(self.search.get("epochs", 0)),
-                             self.search.get("time_budget"), time.time() - self._start)
+        if record.get(DIVERGED):
+            self._failed(record, f"{record[DIVERGED]} (not retried: it would diverge again)")
+            return
+        reason = stop_reason(
+            record, int(self.search.get("epochs", 0)),
+            scheduler=self.search.get("options", {}).get("scheduler", "asha"),
+            time_budget=self.search.get("time_budget"), elapsed=time.time() - self._start,
+            halted=self.exp.read_json(CLOCK_FILE, {}).get("halted"))
         record["status"] = "STOPPED" if reason else "FINISHED"
         record["stop_reason"] = reason
         run_id = self._run_id(record)
@@ -331,13 +358,16 @@ class TrialRecorder(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         record = self._record(trial)
+        self._failed(record, f"{trial_error(trial)} (after {record.get('retries', 0)} retries)")
+
+    def _failed(self, record: dict[str, Any], error: str) -> None:
+        """End a trial's record and run FAILED with `error`."""
         record["status"] = FAILED
-        record["last_error"] = trial_error(trial)
+        record["last_error"] = error
         run_id = self._run_id(record)
         self._save()
-        self.runs.fail(run_id, record["last_error"])
-        self._say(record, f"FAILED after {record.get('retries', 0)} retries: "
-                          f"{record['last_error']}", alert=True)
+        self.runs.fail(run_id, error)
+        self._say(record, f"FAILED: {error}", alert=True)
         self._ended()
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:

@@ -52,6 +52,7 @@ from search.trainable import (
     METRIC,
     REFIT_CONFIG,
     REFIT_SEED,
+    REUSE_ACTORS,
     RefitSettings,
     fail_once_from_env,
     refit_trial,
@@ -193,7 +194,7 @@ def make_tuner(exp: ExperimentDir, doc: dict[str, Any], opts: SearchOptions,
         failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
     tune_config = tune.TuneConfig(num_samples=1, max_concurrent_trials=opts.max_concurrent,
-                                  reuse_actors=True)
+                                  reuse_actors=REUSE_ACTORS)
     return tune.Tuner(trainable, param_space=grid, tune_config=tune_config,
                       run_config=run_config)
 

@@ -22,6 +22,8 @@ from search.experiment import NUMBER, RUN_ID
 from spaces.base import config_to_spec
 
 FAILED = "FAILED"  # a trial's record status after an error that its retries did not clear
+LOST = "LOST"  # a trial Ray Tune started (or was asked for) that no callback saw end
+UNRANKED = (FAILED, LOST)  # statuses whose scores are not comparable: listed last, never best
 NO_RANK = "-"  # the rank shown for a failed trial
 COLUMNS: tuple[str, ...] = (
     "rank", "trial", "trial_id", RUN_ID, "status", "epoch", "best_epoch", METRIC, "val_pearson",
@@ -57,9 +59,9 @@ def leaderboard_rows(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]
             "node_id": (record.get("node_id") or "")[:12],
             "config": json.dumps(config, sort_keys=True),
         })
-    rows.sort(key=lambda r: (r["status"] == FAILED, -_score(r[METRIC]), r["order"]))
+    rows.sort(key=lambda r: (r["status"] in UNRANKED, -_score(r[METRIC]), r["order"]))
     for rank, row in enumerate(rows, 1):
-        row["rank"] = NO_RANK if row["status"] == FAILED else rank
+        row["rank"] = NO_RANK if row["status"] in UNRANKED else rank
     return rows
 
 
@@ -73,7 +75,7 @@ def best_epoch(record: dict[str, Any]) -> int:
 
 
 def status_counts(records: dict[str, dict[str, Any]]) -> dict[str, int]:
-    """Trials per status (FINISHED, STOPPED, FAILED, RUNNING, PENDING), in name order."""
+    """Trials per status (FINISHED, STOPPED, FAILED, LOST, RUNNING, PENDING), in name order."""
     counts: dict[str, int] = {}
     for record in records.values():
         status = record.get("status", "PENDING")

@@ -92,7 +92,7 @@ class SearchClock(Stopper):
         if force or now - self._saved >= SAVE_EVERY_S:
             self._saved = now
             self.exp.write_json(CLOCK_FILE, {"elapsed_s": round(self.elapsed(), 3),
-                                             "budget_s": self.budget})
+                                             "budget_s": self.budget, "halted": self.halted})
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         return False
@@ -104,8 +104,10 @@ class SearchClock(Stopper):
         return self.budget is not None and self.elapsed() >= self.budget
 
     def halt(self, reason: str) -> None:
-        """Stop the search at the next step of Tune's loop (all trials), for `reason`."""
+        """Stop the search at the next step of Tune's loop (all trials), for `reason` (kept in
+        clock.json, where the trial recorder reads why the other trials stopped)."""
         self.halted = reason
+        self.save(force=True)
 
     def describe(self) -> str:
         """One line for the driver's output: budget, time used and time left."""

@@ -45,13 +45,27 @@ from search.objectives import (
     scheduler_name,
     searcher_target,
 )
+from search.oom import handle_killed_workers
 from search.progress import TrialRecorder
 from search.resources import trial_gpus
 from search.resumable import DataGuard, ResumableASHA, SearchClock
-from search.searcher import ASHA_REDUCTION, TPE_SETTINGS, DurableOptunaSearch, first_rung
+from search.searcher import (
+    ASHA_REDUCTION,
+    TPE_SETTINGS,
+    DurableOptunaSearch,
+    PicklableNSGAII,
+    first_rung,
+)
 from search.study import describe_study, journal_storage
 from search.tracking import set_run_status, start_parent_run
-from search.trainable import METRIC, MODE, TrialSettings, fail_once_from_env, train_trial
+from search.trainable import (
+    METRIC,
+    MODE,
+    REUSE_ACTORS,
+    TrialSettings,
+    fail_once_from_env,
+    train_trial,
+)
 from spaces import check_space, grid_size, grid_space, load_space, parse_fixes
 
 DEFAULT_TRIALS = 20
@@ -254,6 +268,7 @@ class ray_session:  # noqa: N801 (used as a context manager, reads like a functi
         os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
         for name in ("ray.tune", "ray.train", "ray.air"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        handle_killed_workers()  # a trial killed for memory fails; the search goes on
         if ray.is_initialized():
             return
         if self.address:
@@ -301,7 +316,7 @@ def make_sampler(name: str, seed: int, space: Any = None,
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        return PicklableNSGAII(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, **{**TPE_SETTINGS, **(tpe or {})})
 
 
@@ -350,7 +365,7 @@ def make_tuner(prep: Prepared) -> Any:
     tune_config = tune.TuneConfig(
         metric=METRIC, mode=MODE, search_alg=make_searcher(prep), scheduler=scheduler,
         num_samples=prep.trials, max_concurrent_trials=opts.max_concurrent,
-        reuse_actors=True,
+        reuse_actors=REUSE_ACTORS,
     )
     clock = SearchClock(exp, opts.time_budget)  # --time-budget over all drivers of the search
     run_config = tune.RunConfig(

@@ -37,9 +37,11 @@ import logging
 import math
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from typing import Any
 
+import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
@@ -49,7 +51,7 @@ from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.strategies.optim import MAX_WARMUP_FRACTION, ONECYCLE_PCT_START
 from search.objectives import REJECTED_ATTR, REPEAT_ATTR
 from search.study import TUNE_ID_ATTR
-from search.trainable import PARAMS
+from search.trainable import DIVERGED, PARAMS
 
 logger = logging.getLogger(__name__)
 MAX_REJECTED = 200  # samples above --max-params (or repeats) in a row before giving up
@@ -65,6 +67,29 @@ TPE_SETTINGS: dict[str, Any] = {"n_startup_trials": 10, "multivariate": True, "g
 # The longest LR warm-up of the built-in schedules, as a fraction of the run (One Cycle's
 # pct_start; adam_warmup is capped there too): a trial is judged only after it.
 WARMUP_FRACTION = max(ONECYCLE_PCT_START, MAX_WARMUP_FRACTION)
+
+
+_LOCK_TYPE = type(threading.Lock())
+
+
+class PicklableNSGAII(optuna.samplers.NSGAIISampler):
+    """NSGA-II that survives Ray's pickling of the searcher (Tuner state, searcher snapshots).
+
+    optuna 5.1 keeps a `threading.Lock` on its genetic samplers, which cannot be pickled
+    (`TypeError: cannot pickle '_thread.lock' object` inside `tune.Tuner`); optuna 5.0 has none.
+    Locks are left out of the pickle and made anew when it is loaded."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if not isinstance(v, _LOCK_TYPE)}
+        state["_pickled_without_locks"] = [k for k, v in self.__dict__.items()
+                                           if isinstance(v, _LOCK_TYPE)]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        locks = state.pop("_pickled_without_locks", [])
+        self.__dict__.update(state)
+        for name in locks:
+            setattr(self, name, threading.Lock())
 
 
 def first_rung(epochs: int, grace_period: int | None = None) -> int:
@@ -208,7 +233,7 @@ class DurableOptunaSearch(OptunaSearch):
         self._report(trial_id, result)
         value = self._value(result or {})
         epoch = int((result or {}).get("epoch", 0))
-        if error:
+        if error or DIVERGED in (result or {}):
             state, value = TrialState.FAIL, None
         elif value is None or stopped_early(epoch, self.epochs):
             state, value = TrialState.PRUNED, None

@@ -25,8 +25,9 @@ from ray import tune
 from prixfixe_blocks.blocks.compose import count_parameters
 from prixfixe_blocks.data.schema import check_dataset
 from prixfixe_blocks.data.splits import FIT, TRAIN
+from prixfixe_blocks.errors import DivergedError
 from prixfixe_blocks.plugins import load_plugins
-from prixfixe_blocks.training.fit import BEST_METRIC, Best, fit
+from prixfixe_blocks.training.fit import BEST_METRIC, NO_SCORE, Best, fit
 from prixfixe_blocks.training.trainer import Trainer
 from search.experiment import BEST_MODEL_DIR
 from spaces.base import config_to_spec
@@ -38,7 +39,17 @@ CHECKPOINT_FILE = "trainer.pt"
 METRIC = BEST_METRIC
 MODE = "max"
 PARAMS = "n_parameters"  # every result's parameter count (the second objective of --objective)
+# A diverged trial's last result: its reason, the score floor and no epoch (ASHA's rungs and the
+# searcher's intermediate values skip a result without one). It ends FAILED once instead of
+# being retried: the same seed diverges again.
+DIVERGED = "diverged"
 REFIT_CONFIG, REFIT_SEED = "config", "seed"  # a refit trial's config: which one, which seed
+# No actor reuse for this function trainable. Before reusing an actor Ray waits
+# TUNE_FUNCTION_THREAD_TIMEOUT_S (2 s) for the stopped trial's thread to end; a trial stopped
+# while it frees a large model (or busy on a loaded node) takes longer, the reset returns False
+# and Ray aborts the NEXT trial ("Could not re-use actor"), telling neither the searcher nor
+# the callbacks: 2 of 16 trials were lost so. A fresh actor per trial costs about 1 s.
+REUSE_ACTORS = False
 
 
 @dataclass(frozen=True)
@@ -111,8 +122,12 @@ def train_trial(config: dict[str, Any], settings: TrialSettings) -> None:
                 tune.report({**metrics, **extra},
                             checkpoint=tune.Checkpoint.from_directory(ckpt))
 
-        fit(trainer, work / BEST_MODEL_DIR, epochs=settings.epochs, on_epoch=report,
-            before_epoch=lambda epoch: maybe_inject_failure(settings, index, epoch))
+        try:
+            fit(trainer, work / BEST_MODEL_DIR, epochs=settings.epochs, on_epoch=report,
+                before_epoch=lambda epoch: maybe_inject_failure(settings, index, epoch))
+        except DivergedError as err:  # deterministic: a retry would diverge again
+            # Tune requires the metric in every result; no `epoch`, so ASHA's rungs skip it.
+            tune.report({DIVERGED: str(err), METRIC: NO_SCORE, **extra})
     finally:
         trainer = None  # noqa: F841 (frees the model before the next trial)
         _release_memory()

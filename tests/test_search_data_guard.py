@@ -3,6 +3,7 @@ after the change never train on the new data."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tempfile
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from prixfixe_blocks.data.simulate import simulate
 from search.cli import main
+from search.experiment import CLOCK_FILE
 from tests.conftest import REPO
 from tests.s3_support import MotoS3
 from tests.search_support import (
@@ -51,6 +53,8 @@ def test_data_changed_mid_search_stops_it(tmp_path: Path) -> None:
     records = read_trials(storage / "guard")
     assert len(records) < TRIALS  # halted: no further trials were started
     assert any("dataset changed" in r.get("last_error", "") for r in records.values())
+    halted = json.loads((storage / "guard" / CLOCK_FILE).read_text())["halted"]
+    assert "dataset changed" in halted  # where the recorder reads why other trials stopped
 
 
 def test_run_with_refused_credentials_writes_nothing(

@@ -93,6 +93,8 @@ def test_a_diverged_trial_errors_with_its_reason_and_is_never_ranked(
     records = {r["config"]["strategy.target"]: r for r in read_trials(exp).values()}
     assert records["nanloss"]["status"] == "FAILED" and records["nanloss"]["history"] == []
     assert "training diverged at epoch 1: train_loss nan" in records["nanloss"]["last_error"]
+    assert records["nanloss"]["retries"] == 0  # deterministic: ended once, never retried
+    assert "not retried" in records["nanloss"]["last_error"]
     assert records["softbin"]["status"] == "FINISHED"  # the search went on
     rows = list(csv.DictReader((exp / "leaderboard.csv").open()))
     assert [(r["rank"], json.loads(r["config"])["strategy.target"]) for r in rows] == [

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from prixfixe_blocks.training.fit import Best
-from search.progress import stop_reason
+from search.progress import STOPPED_BY, stop_reason
 from search.report import format_table, leaderboard_rows, write_curves_png
 from search.trainable import trial_number
 
@@ -53,10 +53,19 @@ def test_curves_png_draws_one_colour_per_trial(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_stop_reason_names_asha_or_the_time_budget() -> None:
-    assert stop_reason({"epoch": 3}, 3, None, 0.0) is None
-    assert "stopped by ASHA at epoch 1 of 3" in stop_reason({"epoch": 1}, 3, None, 0.0)
-    assert "time budget of 60s" in stop_reason({"epoch": 1}, 3, 60.0, 61.0)
+def test_stop_reason_names_what_stopped_the_trial() -> None:
+    asha = {"epoch": 1, STOPPED_BY: "scheduler"}
+    assert stop_reason({"epoch": 3, STOPPED_BY: "scheduler"}, 3) is None  # ran every epoch
+    assert "stopped by ASHA at epoch 1 of 3" in stop_reason(asha, 3, time_budget=60.0,
+                                                            elapsed=61.0)
+    assert stop_reason(asha, 3, scheduler="fifo") == "stopped by the fifo scheduler at epoch 1 of 3"
+    halted = stop_reason({"epoch": 1}, 3, time_budget=60.0, elapsed=61.0,
+                         halted="the dataset changed")
+    assert halted == "search halted at epoch 1 of 3: the dataset changed"
+    budget = stop_reason({"epoch": 2}, 3, scheduler="none", time_budget=60.0, elapsed=61.0)
+    assert budget == "time budget of 60s reached at epoch 2"
+    none = stop_reason({"epoch": 2}, 3, scheduler="none", time_budget=60.0, elapsed=10.0)
+    assert none is not None and "ASHA" not in none and "no stop decision" in none
 
 
 def test_trial_numbers_and_best_bookkeeping() -> None:
