@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up .venv (CPU torch when none is present) and run one job:
+# Set up .venv (the locked versions of requirements/lock.txt) and run one job:
 #   ./bootstrap.sh demo   - a small local search on simulated data (embedded Ray, SQLite MLflow)
 #   ./bootstrap.sh test   - the test suite (what CI runs)
 #   ./bootstrap.sh setup  - only the set-up
@@ -21,24 +21,26 @@ find_python() {
 }
 
 setup() {
-  local py stamp want
+  # The exact versions of requirements/lock.txt (what the suite passed with; scripts/lock.sh
+  # refreshes it), then this package without touching them. A venv that already has a torch
+  # (a cluster image's CUDA build) keeps it: only the lock's CPU torch line is left out.
+  local py stamp want lock=requirements/lock.txt
   if [ ! -x .venv/bin/python ]; then
     py=$(find_python)
     echo "==> creating .venv with $py"
     "$py" -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip
   fi
-  if ! .venv/bin/python -c 'import torch' >/dev/null 2>&1; then
-    # The package asks for a torch range (cluster users bring their CUDA build); here we want the
-    # CPU build, which this pin selects on the project's machines.
-    echo "==> installing CPU torch (torch==${TORCH_VERSION:-2.13.0})"
-    .venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}"
-  fi
   stamp=.venv/.bootstrap-stamp
-  want=$(cat pyproject.toml | cksum)
+  want=$(cat pyproject.toml "$lock" | cksum)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "==> installing prixfixe-search and its dependencies into .venv"
-    .venv/bin/python -m pip install -q -e ".[dev]"
+    echo "==> installing the locked versions ($lock) and prixfixe-search into .venv"
+    if .venv/bin/python -c 'import torch' >/dev/null 2>&1; then
+      grep -v '^torch==' "$lock" > .venv/lock-without-torch.txt
+      lock=.venv/lock-without-torch.txt
+    fi
+    .venv/bin/python -m pip install -q -r "$lock"
+    .venv/bin/python -m pip install -q --no-deps -e .
     echo "$want" > "$stamp"
   fi
 }

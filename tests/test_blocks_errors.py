@@ -74,7 +74,9 @@ def test_unknown_strategy_parts() -> None:
 
 @pytest.mark.parametrize("role,name", BLOCKS)
 def test_tiny_params_are_valid_configs(role: str, name: str) -> None:
-    make_config(role, name, tiny_params(role, name))
+    tiny = tiny_params(role, name)
+    config = make_config(role, name, tiny)
+    assert {k: getattr(config, k) for k in tiny} == tiny  # every tiny value is taken as given
 
 
 def test_published_defaults() -> None:

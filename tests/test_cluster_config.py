@@ -19,7 +19,12 @@ def config() -> dict[str, Any]:
 def test_validates_against_ray_launcher_schema(config: dict[str, Any]) -> None:
     from ray.autoscaler._private.util import prepare_config, validate_config
 
-    validate_config(prepare_config(dict(config)))  # raises on a schema error
+    prepared = prepare_config(dict(config))
+    validate_config(prepared)  # raises on a schema error ...
+    assert set(prepared["available_node_types"]) >= {prepared["head_node_type"]}
+    broken = prepare_config({**config, "max_workers": "many"})
+    with pytest.raises(Exception, match="max_workers|many"):  # ... and it can fail
+        validate_config(broken)
 
 
 def test_gpu_workers_with_autoscaling_bounds(config: dict[str, Any]) -> None:

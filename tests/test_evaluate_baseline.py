@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +49,7 @@ def test_kmer_statistics_equal_the_dense_products(max_row_pairs: int,
     assert np.allclose(both.sums, x.sum(axis=0)) and np.allclose(both.xty, x.T @ y)
 
 
-def test_ridge_recovers_a_planted_kmer_signal_quickly() -> None:
+def test_ridge_recovers_a_planted_kmer_signal() -> None:
     rng = np.random.default_rng(0)
     seqs = ["".join(rng.choice(list("ACGT"), size=80)) for _ in range(4000)]
     weights = np.zeros(N_FEATURES)
@@ -59,14 +58,11 @@ def test_ridge_recovers_a_planted_kmer_signal_quickly() -> None:
         3 * rng.standard_normal(30)  # and 30 6-mers
     signal = count_matrix(encode(seqs)) @ weights
     y = signal + rng.standard_normal(len(seqs)) * 0.3 * signal.std()
-    start = time.perf_counter()
     model = fit_kmer_ridge(seqs[:3000], y[:3000], rng.random(3000) < 0.1)
-    seconds = time.perf_counter() - start
     pred = model.predict(seqs[3000:])[:, 0]
     assert pearson(pred, y[3000:]) > 0.9  # the ceiling (signal vs y) is ~0.95
     assert pearson(pred, signal[3000:]) > 0.95
     assert np.isfinite(model.holdout_pearson) and model.n_rows == 3000
-    assert seconds < 60, f"{seconds:.1f} s for 3,000 rows"  # ~3 s alone on 2 cores
 
 
 def test_baseline_fits_the_train_split_or_the_non_validation_folds(

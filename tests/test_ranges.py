@@ -43,7 +43,11 @@ def test_every_block_config_is_valid_at_every_width(width: str) -> None:
     for role in ROLES:
         for name in block_names(role):
             config_cls = get_block(role, name).config_cls
-            config_cls(**values_at_width(config_cls, width))
+            values = values_at_width(config_cls, width)
+            config = config_cls(**values)
+            assert {k: getattr(config, k) for k in values} == values, (role, name)
+            if width == "published":  # the published width is exactly the defaults
+                assert config == config_cls(), (role, name)
 
 
 def test_unlockdna_core_widths_keep_d_model_divisible_by_heads() -> None:

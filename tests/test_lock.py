@@ -1,0 +1,39 @@
+"""The lock is what bootstrap.sh installs and it matches pyproject.toml: every dependency (and
+the dev extra) is pinned to one exact version inside its range, torch as the CPU build."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tests.conftest import REPO
+
+
+def _locked() -> dict[str, str]:
+    pins = re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", (REPO / "requirements/lock.txt").read_text(),
+                      re.M)
+    return {canonicalize_name(name): version for name, version in pins}
+
+
+def test_every_dependency_is_pinned_inside_its_range() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    locked = _locked()
+    wanted = [Requirement(r) for r in (*project["dependencies"],
+                                       *project["optional-dependencies"]["dev"])]
+    assert len(wanted) > 10
+    for req in wanted:
+        name = canonicalize_name(req.name)
+        assert name in locked, f"{req.name} is not in requirements/lock.txt: run scripts/lock.sh"
+        assert req.specifier.contains(locked[name], prereleases=True), (
+            f"lock has {req.name}=={locked[name]}, outside pyproject's {req.specifier}")
+    assert locked["torch"].endswith("+cpu")  # never the multi-GB CUDA build
+    assert not any(name.startswith("nvidia-") for name in locked)
+
+
+def test_bootstrap_installs_the_lock() -> None:
+    script = (REPO / "bootstrap.sh").read_text()
+    assert "lock=requirements/lock.txt" in script and 'pip install -q -r "$lock"' in script
+    assert "--no-deps -e ." in script  # the package itself changes no locked version
