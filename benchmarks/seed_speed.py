@@ -1,10 +1,12 @@
 """Train-step speed of the DREAM presets against the seed's own code, side by side on one CPU.
 
 The seed (de-Boer-Lab/random-promoter-dream-challenge-2022) is imported at run time from the
-clone given with --seed-repo; nothing of it is copied here. For each preset this builds the
-seed's model with the arguments of its DREAM notebook (DREAMNets_BuildModel_Train_and_Predict:
-BHI first + Autosome core + Autosome final for DREAM-CNN, BHI first + BHI core for DREAM-RNN,
-Autosome first + Unlock_DNA core for DREAM-Attn, all with Autosome's final block) and ours as
+clone given with --seed-repo (or ../shared/seed, its prixfixe/ package) by seed_code.py, which
+the tests comparing our blocks with the seed's use too; nothing of it is copied here. For each
+preset this builds the seed's model with the arguments of its DREAM notebook
+(DREAMNets_BuildModel_Train_and_Predict: BHI first + Autosome core + Autosome final for
+DREAM-CNN, BHI first + BHI core for DREAM-RNN, Autosome first + Unlock_DNA core for DREAM-Attn,
+all with Autosome's final block) and ours as
 `prixfixe-search train` runs it (a `Trainer` on the preset at published width), checks that both
 have the same number of parameters, and times training steps on the same random batch of
 one-hot 150 bp sequences with the is_reverse and is_singleton channels (6 x 150), with the same
@@ -34,13 +36,11 @@ scattered (ratios 0.16 to 1.07); `--threads 1` or OMP_WAIT_POLICY=PASSIVE gives 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import statistics
 import sys
 import tempfile
 import time
-import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,83 +48,26 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from prixfixe_blocks.blocks.compose import count_parameters
-from prixfixe_blocks.presets import get_preset
-from prixfixe_blocks.strategies.targets import make_target
-from prixfixe_blocks.training.trainer import Trainer
-from search.cli import main as cli_main
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks.seed_code
 
-PRESETS = ("dream-cnn", "dream-rnn", "dream-attn")
-SEQ_LEN = 150  # the Autosome.org encoding every DREAM preset trains on
-CHANNELS = 6  # 4 one-hot + is_reverse + is_singleton
-TEAMS = ("autosome", "bhi", "unlockdna")
-# The seed's block modules the DREAM models need (its team packages' __init__ also import data
-# processors, trainers and, for unlockdna, Biopython, which building a model does not need).
-SEED_MODULES = {"autosome": ("first_layers_block", "coreblock", "final_layers_block"),
-                "bhi": ("first_layers_block", "coreblock"),
-                "unlockdna": ("coreblock",)}
+from benchmarks.seed_code import (  # noqa: E402
+    CHANNELS,
+    PRESETS,
+    SEQ_LEN,
+    SeedNotFound,
+    load_seed,
+    seed_model,
+)
+from prixfixe_blocks.blocks.compose import count_parameters  # noqa: E402
+from prixfixe_blocks.presets import get_preset  # noqa: E402
+from prixfixe_blocks.strategies.targets import make_target  # noqa: E402
+from prixfixe_blocks.training.trainer import Trainer  # noqa: E402
+from search.cli import main as cli_main  # noqa: E402
 
 Step = Callable[[], None]
 
 
-# -- the seed's code, imported from the clone --------------------------------------------------
-def load_seed(repo: Path) -> dict[str, Any]:
-    """The seed's classes by name, imported from the clone at `repo` (SystemExit naming the
-    path when it is not a clone of the seed repository)."""
-    package = repo / "prixfixe"
-    if not repo.is_dir():
-        raise SystemExit(f"--seed-repo {repo}: no such directory (give the path of a clone of "
-                         "de-Boer-Lab/random-promoter-dream-challenge-2022)")
-    missing = [str(package / team) for team in (*TEAMS, "prixfixe")
-               if not (package / team).is_dir()]
-    if missing:
-        raise SystemExit(f"--seed-repo {repo}: not a clone of the seed repository (missing "
-                         f"{', '.join(missing)}; expected its prixfixe/ package)")
-    sys.path.insert(0, str(repo.resolve()))
-    root = importlib.import_module("prixfixe")
-    if Path(root.__file__ or "").resolve().parent != package.resolve():
-        raise SystemExit(f"--seed-repo {repo}: another 'prixfixe' package was imported first "
-                         f"({root.__file__})")
-    classes = {"PrixFixeNet": importlib.import_module("prixfixe.prixfixe").PrixFixeNet}
-    for team, modules in SEED_MODULES.items():
-        name = f"prixfixe.{team}"
-        stub = types.ModuleType(name)  # the package without its __init__ (see SEED_MODULES)
-        stub.__path__ = [str(package / team)]
-        stub.__package__ = name
-        sys.modules[name] = stub
-        setattr(root, team, stub)
-        for module in modules:
-            loaded = importlib.import_module(f"{name}.{module}")
-            classes.update({k: v for k, v in vars(loaded).items()
-                            if isinstance(v, type) and k.endswith("Block")})
-    return classes
-
-
-def seed_model(seed: dict[str, Any], preset: str, generator: torch.Generator) -> nn.Module:
-    """The seed's model for `preset`, built with its DREAM notebook's arguments."""
-    if preset == "dream-attn":
-        first = seed["AutosomeFirstLayersBlock"](in_channels=CHANNELS, out_channels=256,
-                                                  seqsize=SEQ_LEN)
-        core = seed["UnlockDNACoreBlock"](in_channels=first.out_channels,
-                                          out_channels=first.out_channels, seqsize=SEQ_LEN,
-                                          n_blocks=4, kernel_size=15, rate=0.1, num_heads=8)
-    else:
-        first = seed["BHIFirstLayersBlock"](in_channels=CHANNELS, out_channels=320,
-                                             seqsize=SEQ_LEN, kernel_sizes=[9, 15],
-                                             pool_size=1, dropout=0.2)
-        if preset == "dream-cnn":
-            core = seed["AutosomeCoreBlock"](in_channels=first.out_channels, out_channels=64,
-                                             seqsize=first.infer_outseqsize())
-        else:
-            core = seed["BHICoreBlock"](in_channels=first.out_channels, out_channels=320,
-                                        seqsize=first.infer_outseqsize(),
-                                        lstm_hidden_channels=320, kernel_sizes=[9, 15],
-                                        pool_size=1, dropout1=0.2, dropout2=0.5)
-    final = seed["AutosomeFinalLayersBlock"](in_channels=core.out_channels,
-                                             seqsize=core.infer_outseqsize())
-    return seed["PrixFixeNet"](first=first, core=core, final=final, generator=generator)
-
-
+# -- the seed's training step ------------------------------------------------------------------
 def seed_step(model: nn.Module, lr: float, total_steps: int, batch: dict[str, Tensor]) -> Step:
     """One training step as the seed's AutosomeTrainer takes it (AdamW, weight decay 0.01,
     One Cycle from lr / 25 to `lr`)."""
@@ -262,7 +205,10 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"--presets: {', '.join(unknown)} not among {', '.join(PRESETS)} (the "
                          "presets the seed's DREAM notebook builds)")
-    seed = load_seed(args.seed_repo)
+    try:
+        seed = load_seed(args.seed_repo)
+    except SeedNotFound as err:
+        raise SystemExit(f"--seed-repo {err}") from None
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads (OMP_WAIT_POLICY "
           f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}), batch "
