@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from prixfixe_blocks.presets import get_preset, preset_names
+from prixfixe_blocks.presets import get_preset, preset_names, tiny_spec
 from prixfixe_blocks.training.trainer import Trainer
 from search.cli import main as cli_main
 
@@ -36,20 +36,22 @@ GPU_VARIANTS = {
 }
 
 
-def make_trainer(preset: str, data: Path, device: str, batch_size: int, batches: int,
-                 **options: object) -> Trainer:
-    """A quiet Trainer for `preset` with two epochs of `batches` batches of `batch_size`."""
-    spec = get_preset(preset).with_overrides({
+def make_trainer(preset: str, data: Path, device: str, batch_size: int, batches: int, *,
+                 tiny: bool = False, **options: object) -> Trainer:
+    """A quiet Trainer for `preset` (its blocks at tiny widths if `tiny`) with two epochs of
+    `batches` batches of `batch_size`."""
+    spec = tiny_spec(get_preset(preset)) if tiny else get_preset(preset)
+    spec = spec.with_overrides({
         "strategy.batch_size": batch_size, "strategy.batches_per_epoch": batches,
         "strategy.epochs": 2,
     })
     return Trainer(spec, data, device=device, log=lambda _: None, **options)  # type: ignore[arg-type]
 
 
-def throughput(preset: str, data: Path, device: str, batch_size: int, batches: int,
-               **options: object) -> float:
+def throughput(preset: str, data: Path, device: str, batch_size: int, batches: int, *,
+               tiny: bool = False, **options: object) -> float:
     """Sequences/s of the second training epoch of `preset` under the given Trainer options."""
-    trainer = make_trainer(preset, data, device, batch_size, batches, **options)
+    trainer = make_trainer(preset, data, device, batch_size, batches, tiny=tiny, **options)
     trainer.train_epoch()
     if device == "cuda":
         torch.cuda.synchronize()
