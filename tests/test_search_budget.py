@@ -1,0 +1,70 @@
+"""The time budget's plan from fake step costs: width, passes, trials and trials at a time fit
+the budget and the node's memory; a wider width wins only when it affords enough passes."""
+
+from __future__ import annotations
+
+import pytest
+
+from prixfixe_blocks.errors import ConfigError
+from search.budget import (
+    MEMORY_FRACTION,
+    MIN_TRIALS,
+    USABLE_FRACTION,
+    WIDE_EPOCHS,
+    WidthCost,
+    parse_duration,
+    plan_budget,
+)
+
+# seconds per training sequence grow ~10x per width step; memory with the width too
+COSTS = [WidthCost("tiny", 2e-5, 5e-6, 1.0, 1.0), WidthCost("small", 2e-4, 5e-5, 2.0, 2.5),
+         WidthCost("published", 4e-3, 1e-3, 5.0, 13.0)]
+ROWS = dict(n_train=6000, n_val=600)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("600", 600), ("90s", 90), ("30m", 1800),
+                                                ("1.5h", 5400), ("1h30m", 5400), ("2d", 172800)])
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "soon", "10 parsecs", "-5m", "5x"])
+def test_unreadable_durations_are_refused(bad: str) -> None:
+    with pytest.raises(ConfigError, match="--time-budget"):
+        parse_duration(bad)
+
+
+@pytest.mark.parametrize("budget", [180.0, 600.0, 2400.0, 36000.0])
+def test_the_plan_fits_the_budget_and_the_memory(budget: float) -> None:
+    plan = plan_budget(budget, COSTS, **ROWS, slots=2, memory_gb=24.0)
+    assert plan.fits and plan.trials >= MIN_TRIALS
+    assert plan.expected_s <= budget * USABLE_FRACTION + plan.trial_s  # last wave may straddle
+    assert plan.parallel * plan.memory_gb <= 24.0 * MEMORY_FRACTION
+    assert 1 <= plan.grace <= plan.epochs
+
+
+def test_a_longer_budget_buys_a_wider_model_or_more_passes() -> None:
+    plans = [plan_budget(b, COSTS, **ROWS, slots=2, memory_gb=24.0)
+             for b in (180.0, 600.0, 2400.0, 36000.0)]
+    order = ["tiny", "small", "published"]
+    keys = [(order.index(p.width), p.epochs) for p in plans]
+    assert keys == sorted(keys) and keys[0] != keys[-1]
+    assert plans[-1].width == "published"  # ten hours afford the published widths here
+    for plan in plans:
+        if plan.width != "tiny":  # a wider width is taken only with enough passes
+            assert plan.epochs >= WIDE_EPOCHS
+
+
+def test_memory_limits_trials_at_a_time_and_widths() -> None:
+    plan = plan_budget(36000.0, COSTS, **ROWS, slots=16, memory_gb=24.0)
+    assert plan.parallel == int(24.0 * MEMORY_FRACTION // plan.memory_gb) < 16
+    small_node = plan_budget(36000.0, COSTS, **ROWS, slots=2, memory_gb=16.0)
+    assert small_node.width != "published"  # 13 GB per trial does not fit 70% of 16 GB
+    with pytest.raises(ConfigError, match="no width fits one trial"):
+        plan_budget(600.0, COSTS, **ROWS, slots=2, memory_gb=1.0)
+
+
+def test_a_budget_too_short_for_anything_says_so() -> None:
+    plan = plan_budget(5.0, COSTS, **ROWS, slots=2, memory_gb=24.0)
+    assert not plan.fits and plan.width == "tiny"
+    assert any("budget is short" in line for line in plan.lines())
