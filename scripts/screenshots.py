@@ -119,7 +119,7 @@ def pages(root: Path, mlflow_base: str, dashboard_base: str) -> dict[str, str]:
     shots.update({"optuna-history": base, "optuna-trials": f"{base}/trials"})
     companion = ids.get(companion_name(doc["options"]["name"]))
     if companion is not None:  # every ended trial completed: the importance plot
-        shots["optuna-importance"] = f"{dashboard_base}/dashboard/studies/{companion}/analytics"
+        shots["optuna-importance"] = f"{dashboard_base}/dashboard/studies/{companion}"
     return shots
 
 
