@@ -5,8 +5,9 @@
 Opens what a new user opens after `prixfixe-search demo`: it serves the search's MLflow store
 with `mlflow ui` and its Optuna journal with `optuna-dashboard` on free local ports, and has
 headless Chromium (`chromium --headless --screenshot`, found on PATH or given with
-`--chromium`) capture the runs table, the parent run (its leaderboard description), a trial the
-scheduler stopped, the best model, and the study's history and trial list. Needs the
+`--chromium`) capture the runs table (the printed URL: the saved view), the parent run (its
+leaderboard description), a trial the scheduler stopped, the best model, the study's history
+and trial list, and the importance plot of its completed companion study. Needs the
 `optuna-dashboard` package (`pip install optuna-dashboard`) and a Chromium binary; not part of
 the test command. Stops the two servers it started when done.
 """
@@ -26,11 +27,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from search.companion import companion_name
 from search.experiment import OPTUNA_FILE, SEARCH_FILE, TRIALS_FILE
-from search.mlflow_utils import RUNS_VIEW
+from search.mlflow_utils import run_url, runs_url
 
 CHROMIUMS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-WINDOW = "1600,1000"
+WINDOW = "1800,1000"  # wide enough for the saved view's columns beside MLflow's side panel
+# The runs table sorted by Created: the only order in which MLflow nests trials under the parent.
+NESTED = "workflowType=machine_learning&orderByKey=attributes.start_time&orderByAsc=false"
+MAX_PNG_BYTES = 300_000  # docs images stay small
 RENDER_MS = 20_000  # virtual time for the single-page apps to fetch and draw
 
 
@@ -72,7 +77,11 @@ def shoot(chromium: str, url: str, path: Path) -> None:
                     "--hide-scrollbars", f"--window-size={WINDOW}",
                     f"--virtual-time-budget={RENDER_MS}", f"--screenshot={path}", url],
                    check=True, capture_output=True, timeout=120)
-    print(f"{path}  <-  {url}")
+    if path.stat().st_size > MAX_PNG_BYTES:  # a palette PNG: a fraction of the size
+        from PIL import Image
+
+        Image.open(path).convert("RGB").quantize(256).save(path, optimize=True)
+    print(f"{path}  <-  {url}  ({path.stat().st_size // 1024} KB)")
 
 
 def find_search(directory: Path, name: str | None) -> Path:
@@ -92,21 +101,25 @@ def pages(root: Path, mlflow_base: str, dashboard_base: str) -> dict[str, str]:
     doc = json.loads((root / SEARCH_FILE).read_text())
     records = json.loads((root / TRIALS_FILE).read_text()).values()
     exp = doc["experiment_id"]
-    runs = f"{mlflow_base}/#/experiments/{exp}"
-    shots = {"mlflow-runs": f"{runs}/{RUNS_VIEW}",
-             "mlflow-parent-run": f"{runs}/runs/{doc['parent_run_id']}"}
+    shots = {"mlflow-runs": runs_url(doc["tracking_uri"], exp, base=mlflow_base),
+             "mlflow-runs-nested": f"{mlflow_base}/#/experiments/{exp}/runs?{NESTED}",
+             "mlflow-parent-run": run_url(mlflow_base, exp, doc["parent_run_id"])}
     stopped = [r for r in records if r.get("status") == "STOPPED" and r.get("mlflow_run_id")]
     if stopped:
-        shots["mlflow-stopped-trial"] = f"{runs}/runs/{stopped[0]['mlflow_run_id']}"
+        shots["mlflow-stopped-trial"] = run_url(mlflow_base, exp, stopped[0]["mlflow_run_id"])
     mlflow.set_tracking_uri(doc["tracking_uri"])
     models = mlflow.search_logged_models(experiment_ids=[exp], output_format="list")
     if models:
-        shots["mlflow-best-model"] = f"{runs}/models/{models[0].model_id}"
+        shots["mlflow-best-model"] = f"{mlflow_base}/#/experiments/{exp}/models/" \
+                                     f"{models[0].model_id}"
     with urllib.request.urlopen(f"{dashboard_base}/api/studies", timeout=10) as answer:
         studies: list[dict[str, Any]] = json.load(answer)["study_summaries"]
-    study = next(s for s in studies if s["study_name"] == doc["options"]["name"])
-    base = f"{dashboard_base}/dashboard/studies/{study['study_id']}"
+    ids = {s["study_name"]: s["study_id"] for s in studies}
+    base = f"{dashboard_base}/dashboard/studies/{ids[doc['options']['name']]}"
     shots.update({"optuna-history": base, "optuna-trials": f"{base}/trials"})
+    companion = ids.get(companion_name(doc["options"]["name"]))
+    if companion is not None:  # every ended trial completed: the importance plot
+        shots["optuna-importance"] = f"{dashboard_base}/dashboard/studies/{companion}"
     return shots
 
 

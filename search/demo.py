@@ -10,6 +10,7 @@ beside the k-mer ridge baseline.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ from prixfixe_blocks.evaluation.evaluate import BASELINE_KEY
 from search.evaluate_cli import evaluate_model, label_of, report
 from search.experiment import SEARCH_FILE
 from search.mlflow_utils import resolve_tracking_uri
+from search.mlflow_view import refresh_view
 from search.runner import SearchOptions, run_search
+from search.tracking import client_for
 
 DEMO_FIXES = ["strategy.batch_size=128"]
 # ~13k sequences per epoch: enough steps for tiny models to learn the simulated promoters
@@ -72,6 +75,8 @@ def run_demo(directory: Path, rows: int, trials: int, epochs: int) -> dict[str, 
     summary = run_search(opts)
     summary["test_scores"] = (score_test_suite(Path(summary["best_model"]), data_dir)
                               if summary.get("best_model") else {})
+    doc = json.loads((runs / opts.name / SEARCH_FILE).read_text())
+    refresh_view(client_for(doc["tracking_uri"]), doc["experiment_id"])  # test score columns
     return summary
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mlflow.entities import LoggedModelOutput
 from optuna.trial import TrialState
 
+from search.companion import write_companion
 from search.experiment import (
     BEST_MODEL_DIR,
     LEADERBOARD_FILE,
@@ -17,6 +19,7 @@ from search.experiment import (
     copy_dir,
 )
 from search.mlflow_utils import browse_text, write_run_record
+from search.mlflow_view import mark_best, refresh_view
 from search.report import (
     DONE_STATES,
     LOST,
@@ -37,7 +40,9 @@ LOST_REASON = ("lost by the orchestrator: it never started or never ended (see t
 
 def finish(exp: ExperimentDir, results: Any) -> dict[str, Any]:
     """Write leaderboard.csv, curves.png and best_model/, log the best model (registered when
-    asked), describe and close the MLflow parent run, print the summary."""
+    asked; also the parent run's output, which MLflow 3 needs to file the parent under "Model
+    training"), mark the best trial, describe and close the MLflow parent run, refresh the
+    saved view, print the summary."""
     doc = exp.search()
     records = account_for_lost(exp)
     rows = leaderboard_rows(records)
@@ -49,9 +54,13 @@ def finish(exp: ExperimentDir, results: Any) -> dict[str, Any]:
     parent = doc["parent_run_id"]
     register = doc.get("options", {}).get("register")
     if model_dir is not None and best[RUN_ID]:
-        log_best_model(doc["tracking_uri"], best[RUN_ID], model_dir, register)
+        model_id = log_best_model(doc["tracking_uri"], best[RUN_ID], model_dir, register)
         write_run_record(model_dir, best[RUN_ID], doc["tracking_uri"])  # where evaluate logs
         client.set_tag(parent, "best_trial_run_id", best[RUN_ID])
+        client.log_outputs(parent, [LoggedModelOutput(model_id, 0)])  # the search's product
+        mark_best(client, best[RUN_ID])
+    refresh_view(client, doc["experiment_id"])
+    write_companion(exp.path(OPTUNA_FILE), doc.get("options", {}).get("name", exp.name))
     update_parent(doc, records)
     for path in (exp.path(LEADERBOARD_FILE), exp.path(PLOT_FILE)):
         client.log_artifact(parent, str(path))

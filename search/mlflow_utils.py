@@ -7,19 +7,23 @@ unless told otherwise, and SQLite is what `mlflow ui --backend-store-uri` reads.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from prixfixe_blocks.atomic import atomic_write_text
 from prixfixe_blocks.errors import DataError
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on one param value
 MLFLOW_DB = "mlflow.db"  # the default SQLite store's file name (in the base directory)
-UI_ADDRESS = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
-# MLflow 3 opens an experiment on its GenAI overview; this query opens the classic runs table,
-# sorted by the trials' best validation Pearson (the parent run logs `search_*` metrics only).
-RUNS_VIEW = "runs?workflowType=machine_learning&orderByKey=metrics.%60best_val_pearson%60" \
-            "&orderByAsc=false"
+DEFAULT_PORT = 5000  # `mlflow ui`'s port when MLFLOW_PORT is not set
+PORT_ENV = "MLFLOW_PORT"  # the environment variable `mlflow ui --port` defaults to
+# MLflow 3 opens runs in the UI mode kept in the browser (GenAI by default, where runs without
+# a logged model are filed under "Evaluations"); this query keeps the classic ("Model
+# training") mode. VIEW_KEY names the view saved on the experiment (search/mlflow_view.py).
+ML_MODE = {"workflowType": "machine_learning"}
+VIEW_KEY = "prixfixe-search"
 RUN_FILE = "mlflow_run.json"  # in a model directory: the MLflow run that produced it
 ARTIFACTS_DIR = "mlartifacts"  # the default artifact root's name (beside the store or in --storage)
 
@@ -37,17 +41,29 @@ def flat_params(spec: Any) -> dict[str, str]:
     """A ModelSpec's flat form as MLflow params (strings, cut to MLflow's length limit).
 
     Sequences are written as JSON lists (`[16, 8]`) whether the spec holds a list or a tuple.
+    Unset fields (None: a strategy option the trial does not use) are left out, so no trial
+    shows a "None" parameter.
     """
-    return {key: _param_text(value)[:MAX_PARAM_CHARS] for key, value in spec.to_flat().items()}
+    return {key: _param_text(value)[:MAX_PARAM_CHARS] for key, value in spec.to_flat().items()
+            if value is not None}
 
 
 def _param_text(value: Any) -> str:
     return json.dumps(list(value)) if isinstance(value, list | tuple) else str(value)
 
 
+def ui_port() -> int:
+    """The port `mlflow ui` serves on in this environment (MLFLOW_PORT, else 5000)."""
+    try:
+        return int(os.environ.get(PORT_ENV, DEFAULT_PORT))
+    except ValueError:
+        return DEFAULT_PORT
+
+
 def ui_command(uri: str) -> str:
-    """The shell command that serves the MLflow UI for `uri`."""
-    return f"mlflow ui --backend-store-uri {uri}"
+    """The shell command that serves the MLflow UI for `uri` (on `ui_port`, named outright so
+    that the printed URLs match it)."""
+    return f"mlflow ui --backend-store-uri {uri} --port {ui_port()}"
 
 
 def is_server(uri: str) -> bool:
@@ -55,11 +71,24 @@ def is_server(uri: str) -> bool:
     return uri.startswith(("http://", "https://"))
 
 
-def runs_url(uri: str, experiment_id: str) -> str:
-    """The runs table of an experiment in the MLflow UI (of the server `uri`, or of
-    `mlflow ui` on its default address)."""
-    base = uri.rstrip("/") if is_server(uri) else UI_ADDRESS
-    return f"{base}/#/experiments/{experiment_id}/{RUNS_VIEW}"
+def ui_base(uri: str) -> str:
+    """Where the MLflow UI of `uri` is: the tracking server itself, or `mlflow ui` on this
+    machine's `ui_port`."""
+    return uri.rstrip("/") if is_server(uri) else f"http://127.0.0.1:{ui_port()}"
+
+
+def runs_url(uri: str, experiment_id: str, base: str | None = None) -> str:
+    """The runs table of an experiment in the MLflow UI (at `base`, default `ui_base(uri)`),
+    in model-training mode with the search's saved view (sort, columns, charts)."""
+    query = urlencode({**ML_MODE, "viewStateShareKey": VIEW_KEY})
+    return f"{base or ui_base(uri)}/#/experiments/{experiment_id}/runs?{query}"
+
+
+def run_url(base: str, experiment_id: str, run_id: str) -> str:
+    """A run's page in model-training mode (`base`: the UI's address, "" for a link inside
+    the UI)."""
+    path = f"#/experiments/{experiment_id}/runs/{run_id}?{urlencode(ML_MODE)}"
+    return f"{base}/{path}" if base else path
 
 
 def browse_text(uri: str, experiment_id: str) -> str:

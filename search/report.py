@@ -19,6 +19,7 @@ from prixfixe_blocks.spec import ROLES
 from prixfixe_blocks.training.fit import BEST_METRIC as METRIC
 from prixfixe_blocks.training.fit import Best
 from search.experiment import NUMBER, RUN_ID
+from search.mlflow_utils import run_url
 from spaces.base import config_to_spec
 
 FAILED = "FAILED"  # a trial's record status after an error that its retries did not clear
@@ -128,7 +129,8 @@ def blocks_text(row: dict[str, Any]) -> str:
 def markdown_table(rows: list[dict[str, Any]], experiment_id: str, run_names: dict[str, str],
                    title: str) -> str:
     """The leaderboard as markdown for the MLflow UI: each trial's run name links to its run
-    (`run_names`: run id -> name; a hash link, so it works on any host the UI is served on)."""
+    (`run_names`: run id -> name; a hash link, so it works on any host the UI is served on,
+    in model-training mode)."""
     lines = [f"### {title}", "",
              "| # | trial run | Optuna trial | Tune trial | status | epochs | best val r | "
              "val rho | blocks + strategy |",
@@ -136,7 +138,7 @@ def markdown_table(rows: list[dict[str, Any]], experiment_id: str, run_names: di
     for r in rows:
         run_id = r[RUN_ID]
         name = run_names.get(run_id, run_id or "-")
-        link = f"[{name}](#/experiments/{experiment_id}/runs/{run_id})" if run_id else name
+        link = f"[{name}]({run_url('', experiment_id, run_id)})" if run_id else name
         lines.append(f"| {r['rank']} | {link} | {r['trial']} | {r['trial_id']} | {r['status']} "
                      f"| {r['epoch']} | {_num(r[METRIC], 0)} | {_num(r['val_spearman'], 0)} "
                      f"| {blocks_text(r)} |")

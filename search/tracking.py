@@ -26,6 +26,7 @@ from prixfixe_blocks.training.fit import EPOCH_METRICS, Best
 from search.experiment import NUMBER, RUN_ID
 from search.lineage import dataset_input, source_tags
 from search.mlflow_utils import ensure_experiment, flat_params
+from search.mlflow_view import save_view
 from search.report import (
     DONE_STATES,
     METRIC,
@@ -34,6 +35,7 @@ from search.report import (
     markdown_table,
     trial_label,
 )
+from search.trainable import PARAMS
 from spaces.base import config_to_spec
 
 PARENT_TAG = "mlflow.parentRunId"
@@ -56,9 +58,11 @@ def start_parent_run(uri: str, experiment: str, tags: dict[str, str], params: di
                      dataset: dict[str, str] | None = None,
                      artifacts: str | None = None) -> tuple[str, str]:
     """Create the search's parent run (source tags, the dataset input; its experiment's
-    artifacts in `artifacts` if given); returns (experiment_id, run_id)."""
+    artifacts in `artifacts` if given) and save the experiment's view (what the printed URL
+    opens); returns (experiment_id, run_id)."""
     client = client_for(uri)
     exp_id = ensure_experiment(uri, experiment, artifacts)
+    save_view(client, exp_id)
     run = client.create_run(exp_id, run_name=f"search-{experiment}",
                             tags={**source_tags(), **tags})
     client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
@@ -167,10 +171,11 @@ class TrialRuns:
             self.client.update_run(run_id, status="RUNNING")
 
     def log_epoch(self, run_id: str, result: dict[str, Any]) -> None:
-        """One epoch's metrics (step = epoch) and the node / restore tags."""
+        """One epoch's metrics (step = epoch; the model's parameter count too, a column of
+        the saved view) and the node / restore tags."""
         epoch = int(result.get("epoch", 0))
         stamp = int(result.get("timestamp", 0) * 1000)
-        metrics = [Metric(k, float(result[k]), stamp, epoch) for k in EPOCH_METRICS
+        metrics = [Metric(k, float(result[k]), stamp, epoch) for k in (*EPOCH_METRICS, PARAMS)
                    if isinstance(result.get(k), int | float)]
         tags = [RunTag("node_id", str(result.get("node_id", "")))]
         if result.get("restored_epoch"):

@@ -88,7 +88,8 @@ def test_parent_describes_the_leaderboard_with_links_to_the_trial_runs(
     assert "2 of 3 trials ended" in note
     for tid in TUNE_IDS[:3]:
         run = client.get_run(records[tid][RUN_ID])
-        target = f"#/experiments/{search['experiment_id']}/runs/{run.info.run_id}"
+        target = f"#/experiments/{search['experiment_id']}/runs/{run.info.run_id}" \
+                 "?workflowType=machine_learning"  # opens in model-training mode
         assert f"[{run.info.run_name}]({target})" in note
         ended = tid != TUNE_IDS[2]
         assert run.data.tags.get("stopped_early") == ("false" if ended else None)
