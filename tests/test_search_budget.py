@@ -68,3 +68,17 @@ def test_a_budget_too_short_for_anything_says_so() -> None:
     plan = plan_budget(5.0, COSTS, **ROWS, slots=2, memory_gb=24.0)
     assert not plan.fits and plan.width == "tiny"
     assert any("budget is short" in line for line in plan.lines())
+
+
+def test_peak_memory_of_a_call_is_measured() -> None:
+    import numpy as np
+
+    from search.budget_costs import measure_peak
+
+    def allocate() -> int:
+        block = np.ones(400 * 2**20 // 8)  # 400 MB, touched
+        return int(block.size)
+
+    size, gb = measure_peak(allocate)
+    assert size == 50 * 2**20
+    assert 0.3 < gb < 0.8
