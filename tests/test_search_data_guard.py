@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from prixfixe_blocks.data.simulate import simulate
+from prixfixe_blocks.data.simulate.simulator import simulate
 from search.cli import main
 from tests.conftest import REPO
 from tests.s3_support import MotoS3
