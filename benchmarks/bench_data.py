@@ -20,10 +20,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from prixfixe_blocks.data.encode import one_hot, plasmid_pad, to_codes, with_constant_channels
-from prixfixe_blocks.data.loader import ShardLoader
-from prixfixe_blocks.data.schema import open_dataset
-from prixfixe_blocks.data.simulate import simulate
+from prixfixe_blocks.data.format.schema import open_dataset
+from prixfixe_blocks.data.read.encode import one_hot, plasmid_pad, to_codes, with_constant_channels
+from prixfixe_blocks.data.read.loader import ShardLoader
+from prixfixe_blocks.data.simulate.simulator import simulate
 
 BATCH = 1024
 

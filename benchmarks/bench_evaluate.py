@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from prixfixe_blocks.data.simulate import train_chunk
+from prixfixe_blocks.data.simulate.simulator import train_chunk
 from prixfixe_blocks.evaluation.kmer_ridge import fit_kmer_ridge
 from prixfixe_blocks.evaluation.kmers import N_FEATURES, KmerStats, count_matrix, encode
 from prixfixe_blocks.training.metrics import pearson

@@ -33,7 +33,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.s3_support: the S3-compatible test server
 
-from prixfixe_blocks.data.simulate import simulate  # noqa: E402
+from prixfixe_blocks.data.simulate.simulator import simulate  # noqa: E402
 from prixfixe_blocks.training.trainer import Trainer  # noqa: E402
 from search.experiment import TRIALS_FILE  # noqa: E402
 from search.runner import SearchOptions, run_search  # noqa: E402

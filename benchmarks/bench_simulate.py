@@ -4,7 +4,7 @@ Usage: python benchmarks/bench_simulate.py [--rows 1000000] [--score-rows 20000]
 
 Prints rows/s of ``simulate`` (sequences, truth, measurement, folds, Parquet, test suite) and,
 on the same sequences in the same process, the PWM scoring of
-``prixfixe_blocks.data.truth`` (two 7-mer table gathers per window) against the direct
+``prixfixe_blocks.data.simulate.truth`` (two 7-mer table gathers per window) against the direct
 vectorized sum over PWM positions (one gather per position and motif strand), checking both
 give the same scores.
 """
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from prixfixe_blocks.data import truth
-from prixfixe_blocks.data.seqgen import random_codes
-from prixfixe_blocks.data.simulate import simulate
+from prixfixe_blocks.data.simulate import truth
+from prixfixe_blocks.data.simulate.seqgen import random_codes
+from prixfixe_blocks.data.simulate.simulator import simulate
 
 
 def direct_scores(codes: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from prixfixe_blocks.blocks.compose import count_parameters
 from prixfixe_blocks.blocks.registry import width_params
-from prixfixe_blocks.data.resplit import split_dataset
+from prixfixe_blocks.data.write.resplit import split_dataset
 from prixfixe_blocks.presets import get_preset
 from prixfixe_blocks.spec import ROLES, ModelSpec
 from prixfixe_blocks.training.fit import fit

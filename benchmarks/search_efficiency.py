@@ -36,8 +36,8 @@ import numpy as np
 import ray
 
 from prixfixe_blocks.blocks.compose import count_parameters
-from prixfixe_blocks.data.schema import open_dataset
-from prixfixe_blocks.data.simulate import simulate
+from prixfixe_blocks.data.format.schema import open_dataset
+from prixfixe_blocks.data.simulate.simulator import simulate
 from prixfixe_blocks.training.fit import fit
 from prixfixe_blocks.training.trainer import Trainer
 from search.experiment import TRIALS_FILE, open_experiment

@@ -83,7 +83,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     conv.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     conv.add_argument("--progress", action="store_true",
                       help="print rows/s to stderr every few seconds (default: when a terminal)")
-    _handler(conv, "prixfixe_blocks.data.convert:cli_convert")
+    _handler(conv, "prixfixe_blocks.data.write.convert:cli_convert")
 
     sim = dsub.add_parser(
         "simulate",
@@ -95,7 +95,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--test-rows", type=int, default=None, help="rows per test subset")
     sim.add_argument("--shard-rows", type=int, default=1_000_000)
     sim.add_argument("--overwrite", action="store_true")
-    _handler(sim, "prixfixe_blocks.data.simulate:cli_simulate")
+    _handler(sim, "prixfixe_blocks.data.simulate.simulator:cli_simulate")
 
     spl = dsub.add_parser(
         "split",
@@ -114,12 +114,12 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     spl.add_argument("--seed", type=int, default=0, help="another seed, another split")
     spl.add_argument("--overwrite", action="store_true",
                      help="replace an existing split column")
-    _handler(spl, "prixfixe_blocks.data.resplit:cli_split")
+    _handler(spl, "prixfixe_blocks.data.write.resplit:cli_split")
 
     info = dsub.add_parser("info", help="print a dataset's dataset.json summary and verify shards")
     info.add_argument("dataset", help="dataset directory or URI")
     info.add_argument("--verify", action="store_true", help="recompute shard checksums")
-    _handler(info, "prixfixe_blocks.data.schema:cli_info")
+    _handler(info, "prixfixe_blocks.data.format.schema:cli_info")
 
 
 def _add_train_predict(sub: argparse._SubParsersAction) -> None:

@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from prixfixe_blocks.data.schema import META_FILE
-from prixfixe_blocks.data.simulate import simulate
-from prixfixe_blocks.data.suite import PAIRS_FILE, SUITE_DIR, SUITE_FILE
+from prixfixe_blocks.data.format.schema import META_FILE
+from prixfixe_blocks.data.format.suite_tsv import PAIRS_FILE, SUITE_DIR, SUITE_FILE
+from prixfixe_blocks.data.simulate.simulator import simulate
 from prixfixe_blocks.evaluation.evaluate import BASELINE_KEY
 from search.evaluate_cli import evaluate_model, label_of, report
 from search.experiment import SEARCH_FILE

@@ -18,7 +18,8 @@ from typing import Any
 import torch
 
 from prixfixe_blocks.blocks.compose import count_parameters
-from prixfixe_blocks.data.splits import TRAIN, VAL, part_rows, select_rows
+from prixfixe_blocks.data.format.splits import TRAIN, VAL, select_rows
+from prixfixe_blocks.data.read.parts import part_rows
 from prixfixe_blocks.training.model import build_model, torch_threads
 from prixfixe_blocks.training.plan import TrainPlan, format_duration, format_rate, make_plan
 from prixfixe_blocks.training.trainer import Trainer

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from prixfixe_blocks.atomic import atomic_write_text
-from prixfixe_blocks.data.store import normalize
-from prixfixe_blocks.data.suite import DEFAULT_MEASURE, read_suite
+from prixfixe_blocks.data.format.suite_tsv import DEFAULT_MEASURE, read_suite
+from prixfixe_blocks.data.store.location import normalize
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.evaluation.baseline import baseline_dataset, fit_baseline
 from prixfixe_blocks.evaluation.evaluate import (

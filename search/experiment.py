@@ -36,8 +36,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from prixfixe_blocks.atomic import atomic_write_text
-from prixfixe_blocks.data.store import join, normalize, store_error
-from prixfixe_blocks.data.writer import replace_path
+from prixfixe_blocks.data.store.location import join, normalize, store_error
+from prixfixe_blocks.data.write.writer import replace_path
 from prixfixe_blocks.errors import ConfigError
 
 SEARCH_FILE = "search.json"

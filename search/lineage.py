@@ -25,8 +25,8 @@ from mlflow.entities import Dataset, DatasetInput, InputTag
 from mlflow.types import ColSpec, DataType, Schema
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-from prixfixe_blocks.data.schema import dataset_checksum
-from prixfixe_blocks.data.store import filesystem, normalize
+from prixfixe_blocks.data.format.schema import dataset_checksum
+from prixfixe_blocks.data.store.location import filesystem, normalize
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_NAME = "prixfixe-search"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prixfixe_blocks.blocks.compose import count_parameters
-from prixfixe_blocks.data.schema import open_dataset
+from prixfixe_blocks.data.format.schema import open_dataset
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.training.model import build_model
 from search.trainable import METRIC, MODE, PARAMS

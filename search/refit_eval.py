@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from prixfixe_blocks.atomic import atomic_write_text
-from prixfixe_blocks.data.schema import open_dataset
-from prixfixe_blocks.data.splits import FIT, SPLIT_COMMAND, TEST, split_counts
+from prixfixe_blocks.data.format.schema import open_dataset
+from prixfixe_blocks.data.format.splits import FIT, SPLIT_COMMAND, TEST, split_counts
 from prixfixe_blocks.evaluation.baseline import fit_baseline
 from prixfixe_blocks.evaluation.evaluate import BASELINE_KEY as BASELINE_JSON
 from prixfixe_blocks.evaluation.evaluate import dataset_rows, evaluate_rows

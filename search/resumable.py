@@ -23,7 +23,7 @@ from typing import Any
 from ray.tune import Callback, Stopper
 from ray.tune.schedulers import ASHAScheduler
 
-from prixfixe_blocks.data.store import DATA_CHANGED
+from prixfixe_blocks.data.store.location import DATA_CHANGED
 from search.experiment import CLOCK_FILE, TRIALS_FILE, ExperimentDir
 from search.progress import trial_error
 

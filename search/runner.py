@@ -21,9 +21,10 @@ import ray
 from ray import tune
 from ray.tune.schedulers import FIFOScheduler
 
-from prixfixe_blocks.data.schema import check_dataset, dataset_checksum, open_dataset
-from prixfixe_blocks.data.splits import VAL, select_rows
-from prixfixe_blocks.data.store import DATA_CHANGED, is_uri, normalize
+from prixfixe_blocks.data.format.dataset import check_dataset
+from prixfixe_blocks.data.format.schema import dataset_checksum, open_dataset
+from prixfixe_blocks.data.format.splits import VAL, select_rows
+from prixfixe_blocks.data.store.location import DATA_CHANGED, is_uri, normalize
 from prixfixe_blocks.errors import ConfigError, DataError
 from prixfixe_blocks.plugins import load_plugins
 from prixfixe_blocks.strategies.spec import schedule_overrides

@@ -23,8 +23,8 @@ import torch
 from ray import tune
 
 from prixfixe_blocks.blocks.compose import count_parameters
-from prixfixe_blocks.data.schema import check_dataset
-from prixfixe_blocks.data.splits import FIT, TRAIN
+from prixfixe_blocks.data.format.dataset import Dataset, check_dataset
+from prixfixe_blocks.data.format.splits import FIT, TRAIN
 from prixfixe_blocks.errors import DivergedError
 from prixfixe_blocks.plugins import load_plugins
 from prixfixe_blocks.training.fit import BEST_METRIC, NO_SCORE, Best, fit
@@ -103,9 +103,10 @@ def train_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     work = Path(tempfile.mkdtemp(prefix="prixfixe-trial-"))
     trainer = None
     try:
-        if settings.data_checksum:  # this node's view of the data must be the driver's
-            check_dataset(settings.data_dir, settings.data_checksum)
-        trainer = Trainer(spec, settings.data_dir, val_folds=settings.val_folds,
+        # opened once here (this node's view of the data must be the driver's) and handed on
+        dataset = (check_dataset(settings.data_dir, settings.data_checksum)
+                   if settings.data_checksum else Dataset.open(settings.data_dir))
+        trainer = Trainer(spec, dataset, val_folds=settings.val_folds,
                           part=settings.part, seed=settings.seed, device=settings.device,
                           log=lambda _msg: None)
         restored = _restore(trainer, work)

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from prixfixe_blocks.data.simulate import N_FOLDS, TARGET, simulated_flanks, train_chunk
-from prixfixe_blocks.data.writer import DatasetWriter
+from prixfixe_blocks.data.simulate.simulator import N_FOLDS, TARGET, simulated_flanks, train_chunk
+from prixfixe_blocks.data.write.writer import DatasetWriter
 
 SPLIT_OF_FOLD = {0: "val", 1: "test"}  # the other folds are "train"
 

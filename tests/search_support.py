@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from prixfixe_blocks.data.simulate import simulate
+from prixfixe_blocks.data.simulate.simulator import simulate
 from search.experiment import TRIALS_FILE
 from tests.conftest import REPO
 

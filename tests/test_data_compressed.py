@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from prixfixe_blocks.data.convert import FORMATS, convert
-from prixfixe_blocks.data.schema import dataset_checksum, open_dataset
+from prixfixe_blocks.data.format.schema import dataset_checksum, open_dataset
+from prixfixe_blocks.data.write.convert import FORMATS, convert
 from search.cli import main
 from tests.s3_support import BUCKET, MotoS3
 

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from prixfixe_blocks.data.convert import FORMATS, convert, input_format
-from prixfixe_blocks.data.schema import LEFT_ADAPTER, RIGHT_ADAPTER, open_dataset
+from prixfixe_blocks.data.format.schema import LEFT_ADAPTER, RIGHT_ADAPTER, open_dataset
+from prixfixe_blocks.data.write.convert import FORMATS, convert, input_format
 from prixfixe_blocks.errors import ConfigError, DataError
 from search.cli import main
 

@@ -9,7 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from prixfixe_blocks.data.encode import (
+from prixfixe_blocks.data.format.plasmid import load_plasmid
+from prixfixe_blocks.data.format.schema import LEFT_ADAPTER, RIGHT_ADAPTER
+from prixfixe_blocks.data.read.encode import (
     decode,
     one_hot,
     plasmid_pad,
@@ -20,8 +22,6 @@ from prixfixe_blocks.data.encode import (
     vector_pad,
     with_constant_channels,
 )
-from prixfixe_blocks.data.plasmid import load_plasmid
-from prixfixe_blocks.data.schema import LEFT_ADAPTER, RIGHT_ADAPTER
 from prixfixe_blocks.errors import DataError
 
 INSERT = "ACGTTGCA" * 10

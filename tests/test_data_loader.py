@@ -8,9 +8,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from prixfixe_blocks.data.loader import ShardLoader
-from prixfixe_blocks.data.schema import open_dataset
-from prixfixe_blocks.data.writer import DatasetWriter
+from prixfixe_blocks.data.format.schema import open_dataset
+from prixfixe_blocks.data.read.loader import ShardLoader
+from prixfixe_blocks.data.write.writer import DatasetWriter
 from prixfixe_blocks.errors import ConfigError, DataError
 
 N_ROWS = 1003

@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from prixfixe_blocks.data.loader import ShardLoader
-from prixfixe_blocks.data.schema import open_dataset, sequence_hash, stable_fold
-from prixfixe_blocks.data.store import DatasetFiles
-from prixfixe_blocks.data.writer import DatasetWriter
+from prixfixe_blocks.data.format.schema import open_dataset, sequence_hash, stable_fold
+from prixfixe_blocks.data.read.loader import ShardLoader
+from prixfixe_blocks.data.store.files import DatasetFiles
+from prixfixe_blocks.data.write.writer import DatasetWriter
 from prixfixe_blocks.errors import DataError
 from search.cli import main
 

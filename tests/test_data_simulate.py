@@ -9,12 +9,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from prixfixe_blocks.data.encode import decode, plasmid_pad
-from prixfixe_blocks.data.motifs import MOTIFS, pwm, reverse_pwm
-from prixfixe_blocks.data.schema import LEFT_ADAPTER, RIGHT_ADAPTER, open_dataset
-from prixfixe_blocks.data.simulate import simulate
-from prixfixe_blocks.data.suite import PAIRS_FILE, SUITE_DIR, SUITE_FILE, read_suite
-from prixfixe_blocks.data.truth import expression
+from prixfixe_blocks.data.format.schema import LEFT_ADAPTER, RIGHT_ADAPTER, open_dataset
+from prixfixe_blocks.data.format.suite_tsv import PAIRS_FILE, SUITE_DIR, SUITE_FILE, read_suite
+from prixfixe_blocks.data.read.encode import decode, plasmid_pad
+from prixfixe_blocks.data.simulate.motifs import MOTIFS, pwm, reverse_pwm
+from prixfixe_blocks.data.simulate.simulator import simulate
+from prixfixe_blocks.data.simulate.truth import expression
 from search.cli import main
 
 

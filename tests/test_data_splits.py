@@ -10,11 +10,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from prixfixe_blocks.data import writer as writer_mod
-from prixfixe_blocks.data.resplit import assign_splits, reverse_complements, split_dataset
-from prixfixe_blocks.data.schema import open_dataset, verify_dataset
-from prixfixe_blocks.data.splits import FIT, TEST, TRAIN, VAL, select_rows, split_loader
-from prixfixe_blocks.data.writer import DatasetWriter
+from prixfixe_blocks.data.format.schema import open_dataset, verify_dataset
+from prixfixe_blocks.data.format.splits import FIT, TEST, TRAIN, VAL, select_rows
+from prixfixe_blocks.data.read.parts import split_loader
+from prixfixe_blocks.data.write import writer as writer_mod
+from prixfixe_blocks.data.write.resplit import assign_splits, reverse_complements, split_dataset
+from prixfixe_blocks.data.write.writer import DatasetWriter
 from prixfixe_blocks.errors import DataError
 from search.cli import main
 

@@ -10,12 +10,13 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import pytest
 
-from prixfixe_blocks.data import publish as publish_mod
-from prixfixe_blocks.data.cache import ShardCache
-from prixfixe_blocks.data.loader import ShardLoader
-from prixfixe_blocks.data.resplit import split_dataset
-from prixfixe_blocks.data.schema import check_dataset, dataset_checksum, open_dataset
-from prixfixe_blocks.data.simulate import simulate
+from prixfixe_blocks.data.format.dataset import check_dataset
+from prixfixe_blocks.data.format.schema import dataset_checksum, open_dataset
+from prixfixe_blocks.data.read.loader import ShardLoader
+from prixfixe_blocks.data.simulate.simulator import simulate
+from prixfixe_blocks.data.store.cache import ShardCache
+from prixfixe_blocks.data.write import publish as publish_mod
+from prixfixe_blocks.data.write.resplit import split_dataset
 from prixfixe_blocks.errors import DataError
 from search.cli import main
 from tests.s3_support import BUCKET, MotoS3

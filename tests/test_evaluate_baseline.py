@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prixfixe_blocks.data.schema import open_dataset
+from prixfixe_blocks.data.format.schema import open_dataset
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.evaluation import kmers
 from prixfixe_blocks.evaluation.baseline import fit_baseline

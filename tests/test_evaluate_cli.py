@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from prixfixe_blocks.data.simulate import simulate
-from prixfixe_blocks.data.suite import PAIRS_FILE, SUITE_DIR, SUITE_FILE
+from prixfixe_blocks.data.format.suite_tsv import PAIRS_FILE, SUITE_DIR, SUITE_FILE
+from prixfixe_blocks.data.simulate.simulator import simulate
 from prixfixe_blocks.training.export import META_FILE
 from search.cli import main
 from search.mlflow_utils import RUN_FILE, read_run_record

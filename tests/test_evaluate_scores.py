@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prixfixe_blocks.data.suite import read_suite
+from prixfixe_blocks.data.format.suite_tsv import read_suite
 from prixfixe_blocks.errors import DataError
 from prixfixe_blocks.evaluation.dream_score import DREAM_WEIGHTS, dream_score, score_suite
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 LINT = str(Path(sys.executable).parent / "lint-imports")
@@ -32,7 +34,7 @@ def copy_tree(tmp_path: Path) -> Path:
 def test_layers_contract_holds() -> None:
     result = lint(REPO)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 kept, 0 broken" in result.stdout
+    assert "4 kept, 0 broken" in result.stdout
 
 
 def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
@@ -47,7 +49,21 @@ def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
 
 def test_an_import_down_the_library_stack_the_wrong_way_breaks_it(tmp_path: Path) -> None:
     root = copy_tree(tmp_path)
-    target = root / "prixfixe_blocks" / "data" / "loader.py"
+    target = root / "prixfixe_blocks" / "data" / "read" / "loader.py"
     target.write_text(target.read_text() + "\nfrom prixfixe_blocks.blocks import base  # noqa\n")
     result = lint(root)
-    assert result.returncode != 0 and "prixfixe_blocks.data.loader" in result.stdout
+    assert result.returncode != 0 and "prixfixe_blocks.data.read.loader" in result.stdout
+
+
+@pytest.mark.parametrize(("module", "upward"), [
+    ("store/cache.py", "prixfixe_blocks.data.store.files"),  # the old cache <-> store circle
+    ("format/schema.py", "prixfixe_blocks.data.read.loader"),
+    ("read/loader.py", "prixfixe_blocks.data.write.writer"),
+])
+def test_an_upward_import_inside_data_breaks_it(tmp_path: Path, module: str, upward: str) -> None:
+    root = copy_tree(tmp_path)
+    target = root / "prixfixe_blocks" / "data" / module
+    target.write_text(target.read_text() + f"\nimport {upward}  # noqa\n")
+    result = lint(root)
+    importer = "prixfixe_blocks.data." + module.removesuffix(".py").replace("/", ".")
+    assert result.returncode != 0 and f"{importer} -> {upward}" in result.stdout

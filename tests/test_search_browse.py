@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from prixfixe_blocks.data.schema import dataset_checksum
+from prixfixe_blocks.data.format.schema import dataset_checksum
 from search.lineage import dataset_doc, dataset_input, source_tags
 from search.mlflow_utils import browse_text, runs_url
 from search.progress import LineDisplay, LiveDisplay, make_display
@@ -63,7 +63,7 @@ def test_searcher_tells_every_epoch_and_prunes_trials_stopped_early(tmp_path: Pa
 
 def test_dataset_input_names_the_data_by_its_checksum(
         tmp_path_factory: pytest.TempPathFactory) -> None:
-    from prixfixe_blocks.data.schema import open_dataset
+    from prixfixe_blocks.data.format.schema import open_dataset
 
     data = simulated_data(tmp_path_factory)
     meta = open_dataset(data)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from prixfixe_blocks.data.simulate import simulate
+from prixfixe_blocks.data.simulate.simulator import simulate
 from tests.cluster_support import local_cluster
 from tests.s3_support import MotoS3
 from tests.search_support import QUICK, mlflow_runs, read_trials, run_cli, simulated_data

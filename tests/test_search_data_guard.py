@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from prixfixe_blocks.data.simulate import simulate
+from prixfixe_blocks.data.simulate.simulator import simulate
 from search.cli import main
 from search.experiment import CLOCK_FILE
 from tests.conftest import REPO

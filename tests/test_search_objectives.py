@@ -14,7 +14,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from prixfixe_blocks.data.schema import open_dataset
+from prixfixe_blocks.data.format.schema import open_dataset
 from prixfixe_blocks.presets import get_preset
 from prixfixe_blocks.training.model import check_spec
 from search.cli import main as cli_main

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from prixfixe_blocks.data.resplit import split_dataset
-from prixfixe_blocks.data.schema import open_dataset
+from prixfixe_blocks.data.format.schema import open_dataset
+from prixfixe_blocks.data.write.resplit import split_dataset
 from prixfixe_blocks.errors import DataError
 from prixfixe_blocks.training.export import (
     ENSEMBLE_FILE,

@@ -151,7 +151,7 @@ def test_runs_carry_source_and_dataset_inputs_and_no_placeholder_metrics(
         search: dict[str, Any]) -> None:
     from mlflow.tracking import MlflowClient
 
-    from prixfixe_blocks.data.schema import dataset_checksum, open_dataset
+    from prixfixe_blocks.data.format.schema import dataset_checksum, open_dataset
     from search.lineage import source_tags
 
     client = MlflowClient(search["doc"]["tracking_uri"])

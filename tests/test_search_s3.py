@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from prixfixe_blocks.data.schema import dataset_checksum, open_dataset
-from prixfixe_blocks.data.simulate import simulate
+from prixfixe_blocks.data.format.schema import dataset_checksum, open_dataset
+from prixfixe_blocks.data.simulate.simulator import simulate
 from search.experiment import SEARCH_FILE, open_experiment
 from tests.conftest import REPO
 from tests.s3_support import MotoS3

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from prixfixe_blocks.data.simulate import simulate
+from prixfixe_blocks.data.simulate.simulator import simulate
 from prixfixe_blocks.training.trainer import Trainer
 from tests.train_support import tiny_spec
 

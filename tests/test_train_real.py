@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 import torch
 
-from prixfixe_blocks.data import encode
-from prixfixe_blocks.data.loader import ShardLoader
+from prixfixe_blocks.data.read import encode
+from prixfixe_blocks.data.read.loader import ShardLoader
 from prixfixe_blocks.presets import get_preset
 from prixfixe_blocks.training.metrics import pearson
 from prixfixe_blocks.training.trainer import Trainer

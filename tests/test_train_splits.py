@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from prixfixe_blocks.data.splits import FIT, TEST
+from prixfixe_blocks.data.format.splits import FIT, TEST
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.training.trainer import Trainer
 from search.cli import main as cli_main

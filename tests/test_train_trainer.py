@@ -123,7 +123,7 @@ def test_export_and_predict_match_trainer(dataset: Path, tmp_path: Path) -> None
 
 
 def test_build_model_and_check_spec(dataset: Path) -> None:
-    from prixfixe_blocks.data.schema import open_dataset
+    from prixfixe_blocks.data.format.schema import open_dataset
 
     spec = tiny_spec("unlockdna", "unlockdna", "unlockdna", encoding="unlockdna", target="mse",
                      mask_fraction=0.2)

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from prixfixe_blocks.data.schema import open_dataset
-from prixfixe_blocks.data.splits import DEFAULT_VAL_FOLDS, TRAIN, split_loader
-from prixfixe_blocks.data.store import is_uri, normalize
+from prixfixe_blocks.data.format.dataset import Dataset
+from prixfixe_blocks.data.format.splits import DEFAULT_VAL_FOLDS, TRAIN
+from prixfixe_blocks.data.read.parts import split_loader
+from prixfixe_blocks.data.store.location import is_uri, normalize
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.evaluation.kmer_ridge import KmerRidge, fit_kmer_ridge
 from prixfixe_blocks.training.export import trained_on
@@ -68,14 +69,14 @@ def baseline_dataset(model_dir: str | Path, override: str | None,
                       "model); pass --baseline-data DATASET for the k-mer baseline")
 
 
-def _training_rows(data_dir: str, columns: list[str], val_folds: Sequence[int],
+def _training_rows(dataset: Dataset, columns: list[str], val_folds: Sequence[int],
                    part: str = TRAIN) -> tuple[Iterator[pa.Table], int]:
     """The training rows (the dataset's TRAIN part, as `train` fits on; FIT for a refit's
     comparison) in batches, and how many there are."""
-    loader = split_loader(data_dir, part, val_folds=val_folds, batch_size=READ_BATCH,
+    loader = split_loader(dataset, part, val_folds=val_folds, batch_size=READ_BATCH,
                           columns=columns, shuffle=False)
     if loader.n_rows == 0:
-        raise ConfigError(f"{data_dir}: no training rows for the k-mer baseline; pass "
+        raise ConfigError(f"{dataset.location}: no training rows for the k-mer baseline; pass "
                           "--baseline-data")
     return (pa.Table.from_batches([b]) for b in loader.epoch(0)), loader.n_rows
 
@@ -85,12 +86,13 @@ def fit_baseline(data_dir: str, targets: Sequence[str],
                  seed: int = 0, part: str = TRAIN) -> Baseline:
     """Fit the k-mer ridge baseline on the training rows of `data_dir` for `targets` (`part`
     FIT: train + val, the rows a refit trains on)."""
-    meta = open_dataset(data_dir)
+    dataset = Dataset.open(data_dir)
+    meta = dataset.meta
     absent = [t for t in targets if t not in meta.columns]
     if absent:
         raise ConfigError(f"{data_dir} has no column {', '.join(absent)} for the k-mer baseline "
                           f"(its targets: {', '.join(meta.targets)}); pass --baseline-data")
-    tables, available = _training_rows(data_dir, ["sequence", *targets, "fold"], val_folds,
+    tables, available = _training_rows(dataset, ["sequence", *targets, "fold"], val_folds,
                                        part)
     if available < 2:
         raise ConfigError(f"{data_dir}: {available} training rows, too few for the k-mer "

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from prixfixe_blocks.data.suite import Suite
+from prixfixe_blocks.data.format.suite_tsv import Suite
 from prixfixe_blocks.training.metrics import pearson, spearman
 
 DREAM_WEIGHTS: dict[str, float] = {

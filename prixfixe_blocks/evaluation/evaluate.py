@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from prixfixe_blocks.data.loader import ShardLoader
-from prixfixe_blocks.data.schema import open_dataset
-from prixfixe_blocks.data.suite import Suite
+from prixfixe_blocks.data.format.dataset import Dataset
+from prixfixe_blocks.data.format.suite_tsv import Suite
+from prixfixe_blocks.data.read.loader import ShardLoader
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.evaluation.baseline import READ_BATCH, Baseline
 from prixfixe_blocks.evaluation.dream_score import (
@@ -125,7 +125,8 @@ def _suite_scores(pred: np.ndarray, suite: Suite) -> SuiteScores:
 def dataset_rows(data_dir: str, targets: Sequence[str], split: str | None) -> pa.Table:
     """`sequence` and `targets` of a dataset's rows (those of `split` when given);
     ConfigError naming what is missing."""
-    meta = open_dataset(data_dir)
+    dataset = Dataset.open(data_dir)  # dataset.json read once, shared with the loader
+    meta = dataset.meta
     if split is not None and "split" not in meta.columns:
         raise ConfigError(f"{data_dir} has no split column, so --split {split} selects nothing; "
                           f"add one with `prixfixe-search data split {data_dir} --test-fraction "
@@ -134,7 +135,7 @@ def dataset_rows(data_dir: str, targets: Sequence[str], split: str | None) -> pa
     if absent:
         raise ConfigError(f"{data_dir} has no column for the model's target(s) "
                           f"{', '.join(absent)} (its targets: {', '.join(meta.targets)})")
-    loader = ShardLoader(data_dir, batch_size=READ_BATCH, split=split,
+    loader = ShardLoader(dataset, batch_size=READ_BATCH, split=split,
                          columns=["sequence", *targets], shuffle=False)
     if loader.n_rows == 0:
         splits = ", ".join(f"{k} ({v:,})" for k, v in meta.rows.items() if k != "total")

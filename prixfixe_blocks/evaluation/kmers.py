@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from prixfixe_blocks.data.encode import to_codes
-from prixfixe_blocks.data.schema import as_string_array, string_buffers
+from prixfixe_blocks.data.format.schema import as_string_array, string_buffers
+from prixfixe_blocks.data.read.encode import to_codes
 
 MAX_K = 6
 OFFSETS = np.cumsum([0] + [4**k for k in range(1, MAX_K + 1)])  # first column of each k

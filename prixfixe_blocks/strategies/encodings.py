@@ -1,7 +1,7 @@
 """Encodings (strategy.encoding): Arrow record batches -> model input tensors.
 
 Each scheme is a small `Encoding` subclass registered in `ENCODINGS`; the `Encoder` runs one
-(strand flips, masking, targets) vectorized through `prixfixe_blocks.data.encode`. Published:
+(strand flips, masking, targets) vectorized through `prixfixe_blocks.data.read.encode`. Published:
 - "autosome": 5' plasmid padding to 150 bp, one-hot (N = 0.25) + is_reverse + is_singleton;
 - "bhi": 110 bp, one-hot (N = 0), random vector padding (beyond the adapters) at training time;
 - "unlockdna": adapters dropped, centred in 100 N-padded positions, sequence + reverse
@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from prixfixe_blocks.data import encode
+from prixfixe_blocks.data.read import encode
 from prixfixe_blocks.registry import Registry
 from prixfixe_blocks.strategies.rc import RC_MODES
 from prixfixe_blocks.strategies.spec import InputShape, StrategySpec

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from prixfixe_blocks.atomic import atomic_write_text
-from prixfixe_blocks.data.validate import check_sequences, upper_sequences
+from prixfixe_blocks.data.format.validate import check_sequences, upper_sequences
 from prixfixe_blocks.errors import DataError
 
 _VALID = re.compile(r"[ACGTNacgtn]+")

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from prixfixe_blocks.data.loader import ShardLoader
-from prixfixe_blocks.data.schema import open_dataset
-from prixfixe_blocks.data.splits import FIT, TRAIN, VAL, select_rows
-from prixfixe_blocks.data.store import as_location, normalize
+from prixfixe_blocks.data.format.dataset import Dataset
+from prixfixe_blocks.data.format.splits import FIT, TRAIN, VAL
+from prixfixe_blocks.data.read.loader import ShardLoader
+from prixfixe_blocks.data.store.location import normalize
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.spec import ModelSpec
 from prixfixe_blocks.strategies.encodings import make_encoder
@@ -65,23 +65,24 @@ def _to_channels_last(x: torch.Tensor) -> torch.Tensor:
 
 class Trainer:
     """Trains one spec on a dataset directory's train rows and validates on its val rows
-    (`prixfixe_blocks.data.splits`: the val split if there is one, else the hash folds
+    (`prixfixe_blocks.data.format.splits`: the val split if there is one, else the hash folds
     `val_folds`); test rows are never read.
 
     `part=FIT` trains on train + val (a refit of a chosen configuration) and validates on
     nothing: `validates` is False, `evaluate` is not available and `fit` exports the last epoch.
     """
 
-    def __init__(self, spec: ModelSpec, data_dir: str | Path, *, val_folds: tuple[int, ...] = (0,),
-                 part: str = TRAIN, seed: int = 0, device: str = "auto",
-                 log: Callable[[str], Any] = print,
+    def __init__(self, spec: ModelSpec, data_dir: str | Path | Dataset, *,
+                 val_folds: tuple[int, ...] = (0,), part: str = TRAIN, seed: int = 0,
+                 device: str = "auto", log: Callable[[str], Any] = print,
                  amp: bool | None = None, compile: bool = False, channels_last: bool = False,
                  log_every: int = DEFAULT_LOG_EVERY,
                  on_batch: Callable[[int, int, int], Any] | None = None) -> None:
         self.spec, self.strategy = spec, spec.strategy
-        self.data_dir, self.val_folds, self.seed = as_location(data_dir), tuple(val_folds), seed
+        self.dataset = Dataset.open(data_dir)  # opened once; every loader below shares it
+        self.data_dir, self.val_folds, self.seed = self.dataset.location, tuple(val_folds), seed
         self.log, self.log_every, self.on_batch = log, log_every, on_batch
-        self.meta = open_dataset(self.data_dir)
+        self.meta = self.dataset.meta
         self.device = resolve_device(device)
         if self.device.type == "cpu":
             _set_cpu_threads()
@@ -99,19 +100,19 @@ class Trainer:
                               f"'{part}'")
         self.part, self.validates = part, part == TRAIN
         bs = int(self.strategy.batch_size)
-        train = select_rows(self.meta, part, self.val_folds, path=self.data_dir)
+        train = self.dataset.select(part, self.val_folds)
         self.train_rows = train  # the head's start reads these rows too, never others
         self.train_loader = ShardLoader(
-            self.data_dir, batch_size=bs, **train.loader_kwargs(), columns=columns, seed=seed,
+            self.dataset, batch_size=bs, **train.loader_kwargs(), columns=columns, seed=seed,
             shuffle=True, batches_per_epoch=self.strategy.batches_per_epoch,
         )
         loaders = [(train, self.train_loader)]
         self.val_loader: ShardLoader | None = None
         self.validation = NO_VALIDATION
         if self.validates:
-            val = select_rows(self.meta, VAL, self.val_folds, path=self.data_dir)
+            val = self.dataset.select(VAL, self.val_folds)
             self.validation = val.describe()
-            self.val_loader = ShardLoader(self.data_dir, batch_size=bs, **val.loader_kwargs(),
+            self.val_loader = ShardLoader(self.dataset, batch_size=bs, **val.loader_kwargs(),
                                           columns=columns, seed=seed, shuffle=False)
             loaders.append((val, self.val_loader))
         for selection, loader in loaders:
@@ -133,7 +134,7 @@ class Trainer:
     def _training_labels(self) -> torch.Tensor:
         """Every training row's labels (rows, n_targets; the rows `train_loader` reads, never
         validation or test rows): what the head starts from."""
-        loader = ShardLoader(self.data_dir, batch_size=LABEL_BATCH,
+        loader = ShardLoader(self.dataset, batch_size=LABEL_BATCH,
                              **self.train_rows.loader_kwargs(), columns=list(self.meta.targets),
                              shuffle=False)
         return torch.cat([self.encoder.targets(batch) for batch in loader.epoch(0)])
@@ -141,7 +142,7 @@ class Trainer:
     def _head_sample(self) -> torch.Tensor | None:
         """Inputs of HEAD_SAMPLE_ROWS training rows (forward strand): what the head's start is
         measured on (None below 2 rows, which training-mode BatchNorm cannot take)."""
-        loader = ShardLoader(self.data_dir, batch_size=HEAD_SAMPLE_ROWS,
+        loader = ShardLoader(self.dataset, batch_size=HEAD_SAMPLE_ROWS,
                              **self.train_rows.loader_kwargs(), columns=["sequence"],
                              seed=self.seed)
         rows = next(iter(loader.epoch(0))).column("sequence")

@@ -1,8 +1,8 @@
 """``data convert``: stream DREAM / DeepSTARR / lentiMPRA / TSV / CSV files into a dataset.
 
 The input is read in blocks by Arrow's streaming CSV reader (all columns as strings, one row per
-physical line), validated chunk by chunk (``validate.py``) and written shard by shard
-(``writer.py``), so memory is bounded by ``--chunk-rows`` whatever the file size. The
+physical line), validated chunk by chunk (``format/validate.py``) and written shard by shard
+(``write/writer.py``), so memory is bounded by ``--chunk-rows`` whatever the file size. The
 first bad row stops the conversion with a ``DataError`` naming file, line and field; with
 ``skip_invalid`` bad rows go to ``OUT.rejects.tsv`` instead.
 """
@@ -21,13 +21,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from prixfixe_blocks.data.inputs import open_text, read_error
-from prixfixe_blocks.data.plasmid import load_plasmid
-from prixfixe_blocks.data.publish import dataset_output, upload_file
-from prixfixe_blocks.data.schema import stable_fold
-from prixfixe_blocks.data.splits import SPLIT_COLUMN, TRAIN, canonical_split, canonical_splits
-from prixfixe_blocks.data.store import as_location, is_uri, normalize
-from prixfixe_blocks.data.validate import (
+from prixfixe_blocks.data.format.plasmid import load_plasmid
+from prixfixe_blocks.data.format.schema import stable_fold
+from prixfixe_blocks.data.format.splits import (
+    SPLIT_COLUMN,
+    TRAIN,
+    canonical_split,
+    canonical_splits,
+)
+from prixfixe_blocks.data.format.validate import (
     RowError,
     check_sequences,
     merge_errors,
@@ -35,7 +37,10 @@ from prixfixe_blocks.data.validate import (
     parse_ints,
     upper_sequences,
 )
-from prixfixe_blocks.data.writer import DatasetWriter, replace_path, temp_sibling
+from prixfixe_blocks.data.store.location import as_location, is_uri, normalize
+from prixfixe_blocks.data.write.inputs import open_text, read_error
+from prixfixe_blocks.data.write.publish import dataset_output, upload_file
+from prixfixe_blocks.data.write.writer import DatasetWriter, replace_path, temp_sibling
 from prixfixe_blocks.errors import ConfigError, DataError
 
 HEAD_BYTES = 1 << 20  # decompressed bytes read to find the header and line length

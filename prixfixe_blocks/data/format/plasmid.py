@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from prixfixe_blocks.data.schema import LEFT_ADAPTER, RIGHT_ADAPTER
+from prixfixe_blocks.data.format.schema import LEFT_ADAPTER, RIGHT_ADAPTER
 from prixfixe_blocks.errors import DataError
 
 FLANK_BP = 500

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from prixfixe_blocks.data.schema import as_string_array, string_buffers
+from prixfixe_blocks.data.format.schema import as_string_array, string_buffers
 
 A, C, G, T, N, M = range(6)
 Seqs = pa.Array | pa.ChunkedArray | list[str]

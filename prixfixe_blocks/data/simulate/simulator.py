@@ -3,7 +3,7 @@
 Sequences: 17 bp left adapter TGCATTTTTTTCACATC + uniform random insert + 13 bp right adapter
 GGTTACGGCTGTT; total lengths 102..111 drawn from the real DREAM sample's spread (82% are 110).
 
-Expression (``prixfixe_blocks.data.truth``, motifs in ``prixfixe_blocks.data.motifs``):
+Expression (``simulate/truth.py``, motifs in ``simulate/motifs.py``):
 1. every window of both strands is scored against the PWMs of Reb1, Abf1, Rap1, Gcn4, Msn2,
    Hsf1, Skn7, Mga1, Ume6, Mot3, Azf1 and a poly-dA:dT tract (log2 odds, uniform background);
    ``2 ** (score - best score)`` is the site's relative affinity;
@@ -25,7 +25,8 @@ mean 11.1, sd 2.3 (real sample: 11.15, 2.35); Pearson r(label, truth) ~0.82 over
 singletons, ~0.94 for the others.
 
 Test suite (``DIR/test_suite/suite.tsv`` + ``pairs.tsv``, the suite format of ``evaluate``:
-prixfixe_blocks/data/suite.py), measured precisely (label = e + N(0, 0.15), no singletons):
+``format/suite_tsv.py``; written by ``simulate/simulated_suite.py``), measured precisely
+(label = e + N(0, 0.15), no singletons):
 ``random``; ``high`` / ``low`` (top / bottom of 10x as many random candidates); ``snv`` (ref +
 alt with one substitution in the insert); ``motif_perturbation`` (ref with a planted Reb1 or
 Hsf1 site, alt with 3 of its positions mutated). Everything is seeded: the same seed gives
@@ -41,15 +42,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from prixfixe_blocks.data.motifs import MOTIFS
-from prixfixe_blocks.data.plasmid import make_flanks
-from prixfixe_blocks.data.publish import dataset_output
-from prixfixe_blocks.data.schema import LEFT_ADAPTER, RIGHT_ADAPTER, stable_fold
-from prixfixe_blocks.data.seqgen import BYTES, random_codes, to_strings
-from prixfixe_blocks.data.suite import SUITE_DIR
-from prixfixe_blocks.data.testsuite import TRUTH, write_test_suite
-from prixfixe_blocks.data.truth import MAX_BIN, expression
-from prixfixe_blocks.data.writer import DatasetWriter
+from prixfixe_blocks.data.format.plasmid import make_flanks
+from prixfixe_blocks.data.format.schema import LEFT_ADAPTER, RIGHT_ADAPTER, stable_fold
+from prixfixe_blocks.data.format.suite_tsv import SUITE_DIR
+from prixfixe_blocks.data.simulate.motifs import MOTIFS
+from prixfixe_blocks.data.simulate.seqgen import BYTES, random_codes, to_strings
+from prixfixe_blocks.data.simulate.simulated_suite import TRUTH, write_test_suite
+from prixfixe_blocks.data.simulate.truth import MAX_BIN, expression
+from prixfixe_blocks.data.write.publish import dataset_output
+from prixfixe_blocks.data.write.writer import DatasetWriter
 
 SINGLETON_RATE = 0.58
 CELL_SD = 1.6

@@ -23,8 +23,8 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from prixfixe_blocks.data.schema import META_FILE
-from prixfixe_blocks.data.store import (
+from prixfixe_blocks.data.format.schema import META_FILE
+from prixfixe_blocks.data.store.location import (
     READ_BLOCK,
     file_type,
     filesystem,
@@ -32,7 +32,7 @@ from prixfixe_blocks.data.store import (
     normalize,
     store_error,
 )
-from prixfixe_blocks.data.writer import prepare_output
+from prixfixe_blocks.data.write.writer import prepare_output
 from prixfixe_blocks.errors import DataError
 
 SHARD_PREFIX = "part-"

@@ -1,7 +1,7 @@
 """The dataset format: Parquet shards plus ``dataset.json`` (docs/ARCHITECTURE.md section 1).
 
 This module owns the metadata (``DatasetMeta``, ``open_dataset``), the stable hash folds, and
-the ``data info`` command. Writing lives in ``prixfixe_blocks.data.writer``.
+the ``data info`` command. Writing lives in ``prixfixe_blocks.data.write.writer``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from prixfixe_blocks.data.store import DATA_CHANGED, DatasetFiles
+from prixfixe_blocks.data.store.files import DatasetFiles
 from prixfixe_blocks.errors import DataError
 
 FORMAT_VERSION = 1
@@ -29,7 +29,6 @@ RIGHT_ADAPTER = "GGTTACGGCTGTT"
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 HASH_BLOCK = 16_384
-_VERIFIED: set[tuple[Any, ...]] = set()  # local shards this process has verified
 
 
 @dataclass
@@ -95,42 +94,6 @@ def dataset_checksum(meta: DatasetMeta) -> str:
     records at launch and every trial compares with before reading a row."""
     text = json.dumps([s.get("sha256", s.get("file")) for s in meta.shards])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def check_dataset(location: str | Path, expected: str) -> DatasetMeta:
-    """Open the dataset at ``location`` and make sure it is the one with checksum ``expected``
-    (DataError otherwise). Local shards are hashed once per process; remote ones are checked
-    against their sha256 as they are downloaded into the shard cache."""
-    files = DatasetFiles(location)
-    meta = open_dataset(files)
-    found = dataset_checksum(meta)
-    if found != expected:
-        raise DataError(f"the {DATA_CHANGED} since the search started: its checksum is "
-                        f"{found}, the search recorded {expected} (restore the original data, "
-                        "or start a new search)", path=files.location)
-    if not files.remote:
-        try:
-            verify_dataset(files, meta, memo=_VERIFIED)
-        except DataError as err:
-            raise DataError(f"the {DATA_CHANGED} since the search started: {err}") from None
-    return meta
-
-
-def read_shard(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """Read one Parquet shard; a corrupt or unreadable file becomes a DataError naming it."""
-    try:
-        return pq.read_table(path, columns=columns)
-    except (pa.ArrowException, OSError) as err:
-        raise DataError(f"cannot read Parquet shard: {err}", path=str(path)) from None
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def as_string_array(seqs: pa.Array | pa.ChunkedArray | list[str]) -> pa.Array:

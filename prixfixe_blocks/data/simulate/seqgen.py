@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from prixfixe_blocks.data.schema import LEFT_ADAPTER, RIGHT_ADAPTER
+from prixfixe_blocks.data.format.schema import LEFT_ADAPTER, RIGHT_ADAPTER
 
 LENGTHS = np.arange(102, 112)
 # Counts of total lengths 102..111 in the real DREAM sample (shared/data/dream/train_sample.txt).

@@ -22,14 +22,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from prixfixe_blocks.data.schema import (
+from prixfixe_blocks.data.format.schema import (
     FORMAT_VERSION,
     META_FILE,
     SHARD_PATTERN,
     DatasetMeta,
-    file_sha256,
 )
-from prixfixe_blocks.data.splits import SPLIT_COLUMN, SPLITS, TEST
+from prixfixe_blocks.data.format.splits import SPLIT_COLUMN, SPLITS, TEST
+from prixfixe_blocks.data.store.location import stream_sha256
 from prixfixe_blocks.errors import DataError
 
 _AT_FDCWD = -100  # renameat2: paths relative to the working directory
@@ -181,7 +181,8 @@ class DatasetWriter:
         self._writer = None
         entry = self._shards[-1]
         entry["rows"] = self._shard_rows_written
-        entry["sha256"] = file_sha256(self.tmp / entry["file"])
+        with open(self.tmp / entry["file"], "rb") as fh:
+            entry["sha256"] = stream_sha256(fh)
 
     def _update_stats(self, table: pa.Table) -> None:
         self._total += table.num_rows

@@ -13,7 +13,7 @@ and yields exactly what an uninterrupted run would from batch k on.
   0, 1, 2, ... (full batches only; a batch may span two passes).
 
 A dataset behind a URI (``s3://...``) is read the same way, each shard through the node's
-shard cache (``cache.py``): downloaded once, checked against its sha256, then read locally.
+shard cache (``store/cache.py``): downloaded once, checked against its sha256, then read locally.
 
 Ranks: with at least ``world_size`` shards, shard i belongs to rank i % world_size; with fewer,
 every rank reads every shard and keeps every world_size-th selected row. Either way ranks are
@@ -29,15 +29,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from prixfixe_blocks.data.schema import DatasetMeta, open_dataset
-from prixfixe_blocks.data.store import DatasetFiles, as_location
+from prixfixe_blocks.data.format.dataset import Dataset
+from prixfixe_blocks.data.format.schema import DatasetMeta
 from prixfixe_blocks.errors import ConfigError
 
 
 class ShardLoader:
     """Batches of a dataset for one rank; see the module docstring for the exact semantics."""
 
-    def __init__(self, data_dir: str | Path, *, batch_size: int,
+    def __init__(self, data_dir: str | Path | Dataset, *, batch_size: int,
                  folds: Sequence[int] | None = None, exclude_folds: Sequence[int] | None = None,
                  split: str | Sequence[str] | None = None,
                  columns: Sequence[str] | None = None, seed: int = 0,
@@ -48,9 +48,9 @@ class ShardLoader:
             raise ConfigError(f"batch_size must be positive, got {batch_size}")
         if not 0 <= rank < world_size:
             raise ConfigError(f"rank {rank} not in 0..{world_size - 1}")
-        self.root = as_location(data_dir)
-        self.files = DatasetFiles(data_dir)
-        self.meta: DatasetMeta = open_dataset(self.files)
+        dataset = Dataset.open(data_dir)  # an opened Dataset: dataset.json is not read again
+        self.root, self.files = dataset.location, dataset.files
+        self.meta: DatasetMeta = dataset.meta
         self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
         self.drop_last, self.batches_per_epoch = drop_last, batches_per_epoch
         self.rank, self.world_size = rank, world_size

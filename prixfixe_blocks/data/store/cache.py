@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from prixfixe_blocks.data.store import DATA_CHANGED, store_error, stream_sha256
+from prixfixe_blocks.data.store.location import DATA_CHANGED, store_error, stream_sha256
 from prixfixe_blocks.errors import DataError
 
 CACHE_ENV = "PRIXFIXE_CACHE"

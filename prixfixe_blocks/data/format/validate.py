@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from prixfixe_blocks.data.schema import string_buffers
+from prixfixe_blocks.data.format.schema import string_buffers
 
 _VALID = np.zeros(256, dtype=bool)
 for _ch in "ACGTN":

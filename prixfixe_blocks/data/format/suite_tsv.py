@@ -9,7 +9,8 @@ Pairs TSV (tab-separated, a header line): `subset` (one or more names, comma-sep
 and `alt`: two sequences of the suite whose measured and predicted differences (alt - ref) are
 compared. One sequence may be in many pairs.
 
-The simulator writes its test suite in this format (`SUITE_DIR/SUITE_FILE`, `PAIRS_FILE`).
+The simulator writes its test suite in this format (`SUITE_DIR/SUITE_FILE`, `PAIRS_FILE`;
+`simulate/simulated_suite.py` generates it).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from prixfixe_blocks.atomic import atomic_write_text
-from prixfixe_blocks.data.validate import check_sequences, parse_floats, upper_sequences
+from prixfixe_blocks.data.format.validate import check_sequences, parse_floats, upper_sequences
 from prixfixe_blocks.errors import DataError
 
 SUITE_DIR = "test_suite"  # the simulator's suite, inside its dataset directory

@@ -1,4 +1,4 @@
-"""The simulator's known expression function (documented in ``prixfixe_blocks.data.simulate``).
+"""The simulator's known expression function (documented in ``simulate/simulator.py``).
 
 Sequences arrive as uint8 code matrices (A=0, C=1, G=2, T=3, N=4 = 3' padding) with their
 lengths. Scoring is vectorized with k-mer lookup tables: each window of width 14 is the pair of
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from prixfixe_blocks.data.motifs import INTERACTIONS, MOTIFS, filter_bank
-from prixfixe_blocks.data.schema import LEFT_ADAPTER
+from prixfixe_blocks.data.format.schema import LEFT_ADAPTER
+from prixfixe_blocks.data.simulate.motifs import INTERACTIONS, MOTIFS, filter_bank
 
 NAMES = list(MOTIFS)
 BANK, WIDTHS, BEST = filter_bank(NAMES)                      # (W, 4, 2F)

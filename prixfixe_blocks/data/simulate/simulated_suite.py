@@ -2,7 +2,7 @@
 
 Each subset is generated from its own seeded stream and measured precisely (label = truth +
 N(0, 0.15), no singletons), like the real DREAM test set. It is written in the suite format of
-`evaluate` (prixfixe_blocks/data/suite.py): suite.tsv with the label, the truth
+`evaluate` (prixfixe_blocks/data/format/suite_tsv.py): suite.tsv with the label, the truth
 (``true_expression``) and the subset of each sequence, and pairs.tsv with the (ref, alt) pairs
 of the pair subsets.
 """
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from prixfixe_blocks.data.motifs import MOTIFS, sample_site
-from prixfixe_blocks.data.seqgen import CODE, LEFT_LEN, RIGHT_LEN, random_codes, to_strings
-from prixfixe_blocks.data.suite import write_suite
-from prixfixe_blocks.data.truth import expression
+from prixfixe_blocks.data.format.suite_tsv import write_suite
+from prixfixe_blocks.data.simulate.motifs import MOTIFS, sample_site
+from prixfixe_blocks.data.simulate.seqgen import CODE, LEFT_LEN, RIGHT_LEN, random_codes, to_strings
+from prixfixe_blocks.data.simulate.truth import expression
 
 TEST_SD = 0.15
 SUBSETS = ("random", "high", "low", "snv", "motif_perturbation")

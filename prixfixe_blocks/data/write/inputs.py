@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from prixfixe_blocks.data.store import open_input
+from prixfixe_blocks.data.store.location import open_input
 from prixfixe_blocks.errors import DataError
 
 # codec -> (magic bytes, file name endings); codec names are Arrow's.

@@ -25,8 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from prixfixe_blocks.data.loader import ShardLoader
-from prixfixe_blocks.data.schema import DatasetMeta, open_dataset
+from prixfixe_blocks.data.format.schema import DatasetMeta
 from prixfixe_blocks.errors import ConfigError, DataError
 
 SPLIT_COLUMN = "split"
@@ -114,20 +113,6 @@ def select_rows(meta: DatasetMeta, part: str, val_folds: Sequence[int] = DEFAULT
     if part == TRAIN:
         return RowSelection(TRAIN, splits=(TRAIN,), exclude_folds=folds)
     return RowSelection(VAL, splits=(TRAIN,), folds=folds)
-
-
-def split_loader(data_dir: str | Path, part: str, *,
-                 val_folds: Sequence[int] = DEFAULT_VAL_FOLDS, **kwargs: Any) -> ShardLoader:
-    """A ShardLoader over one part of a dataset (``kwargs``: batch_size, columns, seed, ...)."""
-    selection = select_rows(open_dataset(data_dir), part, val_folds, path=data_dir)
-    return ShardLoader(data_dir, **selection.loader_kwargs(), **kwargs)
-
-
-def part_rows(data_dir: str | Path, part: str,
-              val_folds: Sequence[int] = DEFAULT_VAL_FOLDS) -> int:
-    """How many rows ``part`` has (read from the fold and split columns only)."""
-    return split_loader(data_dir, part, val_folds=val_folds, batch_size=1, columns=["fold"],
-                        shuffle=False).n_rows
 
 
 def canonical_splits(values: pa.Array) -> tuple[pa.Array, dict[int, str]]:

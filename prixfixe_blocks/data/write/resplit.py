@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from prixfixe_blocks.data.publish import dataset_output
-from prixfixe_blocks.data.schema import (
+from prixfixe_blocks.data.format.schema import (
     HASH_BLOCK,
     META_FILE,
     DatasetMeta,
@@ -33,9 +32,11 @@ from prixfixe_blocks.data.schema import (
     splitmix64,
     string_buffers,
 )
-from prixfixe_blocks.data.splits import SPLIT_COLUMN, TEST, TRAIN, VAL
-from prixfixe_blocks.data.store import DatasetFiles, as_location
-from prixfixe_blocks.data.writer import DatasetWriter
+from prixfixe_blocks.data.format.splits import SPLIT_COLUMN, TEST, TRAIN, VAL
+from prixfixe_blocks.data.store.files import DatasetFiles
+from prixfixe_blocks.data.store.location import as_location
+from prixfixe_blocks.data.write.publish import dataset_output
+from prixfixe_blocks.data.write.writer import DatasetWriter
 from prixfixe_blocks.errors import ConfigError, DataError
 
 _COMPLEMENT = np.arange(256, dtype=np.uint8)
