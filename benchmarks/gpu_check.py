@@ -46,7 +46,7 @@ from gpu_sections import (
 )
 
 from prixfixe_blocks.atomic import atomic_write_text
-from prixfixe_blocks.data.simulate import simulate
+from prixfixe_blocks.data.simulate.simulator import simulate
 from prixfixe_blocks.presets import get_preset
 
 REPO = Path(__file__).resolve().parents[1]

@@ -25,9 +25,9 @@ from typing import Any
 
 import torch
 from bench_train import GPU_VARIANTS, throughput
-from prixfixe_blocks.data.loader import ShardLoader
 
 from prixfixe_blocks.atomic import atomic_write_text
+from prixfixe_blocks.data.read.loader import ShardLoader
 from prixfixe_blocks.presets import get_preset, tiny_spec
 from prixfixe_blocks.training.trainer import Trainer
 

@@ -16,17 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import torch
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from prixfixe_blocks.spec import ROLES
-from prixfixe_blocks.training.export import WEIGHTS_FILE, load_model
-from prixfixe_blocks.training.fit import EPOCH_METRICS, Best
+from prixfixe_blocks.training.fit import EPOCH_METRICS
 from search.experiment import NUMBER, RUN_ID
 from search.lineage import dataset_input, source_tags
 from search.mlflow_utils import ensure_experiment, flat_params
 from search.mlflow_view import save_view
+from search.model_logging import log_model_dir
 from search.report import (
     DONE_STATES,
     METRIC,
@@ -82,23 +81,17 @@ def set_run_status(uri: str, run_id: str, status: str) -> None:
 
 def log_best_model(uri: str, run_id: str, model_dir: Path,
                    registered_name: str | None = None) -> str:
-    """Log an exported model directory into its trial's run as one MLflow model (the pickled
-    module, with the directory's JSON files as extra files), linked to the run's metrics at
-    the best epoch and registered as `registered_name` when given; the run is tagged
-    `best_model` and keeps its own final status. Returns the model id."""
+    """Log an exported model directory into its trial's run as one MLflow model (a pyfunc
+    logged as code with the directory's safetensors weights and JSON files: nothing pickled;
+    search/model_logging.py), linked to the run's metrics at the best epoch and registered as
+    `registered_name` when given; the run is tagged `best_model` and keeps its own final
+    status. Returns the model id."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in logs
     client = client_for(uri)
     status = client.get_run(run_id).info.status
-    predictor = load_model(model_dir, device="cpu")
-    extra = [str(p) for p in sorted(Path(model_dir).iterdir())
-             if p.is_file() and p.name != WEIGHTS_FILE]
     mlflow.set_tracking_uri(uri)
     with mlflow.start_run(run_id=run_id):
-        info = mlflow.pytorch.log_model(
-            predictor.model, name=MODEL_NAME, serialization_format="pickle",
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-            extra_files=extra, step=Best.load(Path(model_dir)).epoch,
-            registered_model_name=registered_name)
+        info = log_model_dir(model_dir, MODEL_NAME, registered_name)
     client.set_tag(run_id, "best_model", "true")
     if status != "RUNNING":  # start_run(run_id=...) ended it as FINISHED
         client.set_terminated(run_id, status=status)

@@ -6,6 +6,7 @@ import math
 import re
 from pathlib import Path
 
+from prixfixe_blocks.training.weights import WEIGHTS_FILE
 from tests.search_support import run_cli
 
 
@@ -17,7 +18,8 @@ def test_demo_simulates_searches_scores_and_prints_where_to_browse(tmp_path: Pat
     assert (tmp_path / "data" / "dataset.json").is_file()
     assert (tmp_path / "data" / "test_suite" / "suite.tsv").is_file()
     search = tmp_path / "runs" / "demo"
-    for name in ("leaderboard.csv", "curves.png", "best_model/spec.json", "best_model/weights.pt"):
+    for name in ("leaderboard.csv", "curves.png", "best_model/spec.json",
+                 f"best_model/{WEIGHTS_FILE}"):
         assert (search / name).is_file(), name
     assert not (Path.cwd() / "mlruns").exists()  # artifacts stay beside the SQLite store
     score = re.search(r"DREAM Pearson score (\S+) \(k-mer ridge (\S+)\)", out)

@@ -23,6 +23,7 @@ from prixfixe_blocks.training.export import (
     load_predictor,
     save_ensemble,
 )
+from prixfixe_blocks.training.weights import WEIGHTS_FILE
 from search.cli import main as cli_main
 from tests.search_support import QUICK, mlflow_runs, simulated_data
 
@@ -140,7 +141,7 @@ def test_mlflow_has_one_nested_run_per_refit_trial_and_one_for_the_ensemble(refi
 
 
 def test_running_refit_again_continues_without_retraining(refit) -> None:
-    member = refit["root"] / "refit" / "ensemble" / "members" / "top1-seed0" / "weights.pt"
+    member = refit["root"] / "refit" / "ensemble" / "members" / "top1-seed0" / WEIGHTS_FILE
     before = member.read_bytes()
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("RAY_ADDRESS", raising=False)

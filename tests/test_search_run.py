@@ -204,8 +204,13 @@ def test_best_trial_model_is_one_logged_model_linked_to_its_metrics(
     assert not [a for a in client.list_artifacts(run_id) if a.path != "config.json"]
     (version,) = client.search_model_versions("name='small-best'")
     assert version.run_id == run_id and model.model_id in version.source
-    loaded = mlflow.pytorch.load_model(f"models:/{model.model_id}")
-    assert sum(p.numel() for p in loaded.parameters()) > 0
+    from prixfixe_blocks.training.export import load_predictor
+
+    seqs = ["TGCATTTTTTTCACATC" + "ACGT" * 20 + "GGTTACGGCTGTT", "ACGT" * 30]
+    loaded = mlflow.pyfunc.load_model(f"models:/{model.model_id}")  # code + safetensors
+    np.testing.assert_array_equal(
+        loaded.predict(seqs).to_numpy(),
+        load_predictor(search["root"] / "best_model", device="cpu").predict(seqs))
 
 
 def test_parent_run_describes_the_leaderboard_under_its_own_metric_names(

@@ -14,6 +14,7 @@ import pytest
 
 from prixfixe_blocks.data.format.schema import dataset_checksum, open_dataset
 from prixfixe_blocks.data.simulate.simulator import simulate
+from prixfixe_blocks.training.weights import WEIGHTS_FILE
 from search.experiment import SEARCH_FILE, open_experiment
 from tests.conftest import REPO
 from tests.s3_support import MotoS3
@@ -84,7 +85,7 @@ def test_search_on_s3_survives_a_killed_driver(s3: MotoS3, shared_data: Path,
 
     remote = {k.removeprefix("s3search/runs/") for k in s3.keys("s3search/runs/")}
     for name in ("s3k/search.json", "s3k/trials.json", "s3k/leaderboard.csv",
-                 "s3k/best_model/weights.pt", "s3k/optuna.journal", "s3k/clock.json"):
+                 f"s3k/best_model/{WEIGHTS_FILE}", "s3k/optuna.journal", "s3k/clock.json"):
         assert name in remote, name
     assert any(k.startswith("s3k/tune/") and "/checkpoint_" in k for k in remote)
     after = read_trials(root)  # pulled back from the bucket by resume
@@ -100,6 +101,8 @@ def test_search_on_s3_survives_a_killed_driver(s3: MotoS3, shared_data: Path,
     artifacts = [k for k in remote if k.startswith("mlartifacts/")]
     assert any(k.endswith("/artifacts/leaderboard.csv") for k in artifacts)
     assert any(k.endswith("/MLmodel") for k in artifacts)  # the best model, logged once
+    assert any(k.endswith(f"/artifacts/model_dir/{WEIGHTS_FILE}") for k in artifacts)
+    assert not any(k.endswith(".pkl") for k in artifacts)  # a pyfunc from code: no pickle
     assert any(k.endswith("/artifacts/config.json") for k in artifacts)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.training.weights import WEIGHTS_FILE
 from search.experiment import open_experiment
 from tests.search_support import QUICK, clean_env, read_trials, run_cli, simulated_data
 
@@ -23,7 +24,7 @@ def test_search_on_a_storage_uri_mirrors_everything_there(
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     remote = bucket / "remote"
     for name in ("search.json", "trials.json", "leaderboard.csv", "curves.png",
-                 "optuna.journal", "best_model/weights.pt"):
+                 "optuna.journal", f"best_model/{WEIGHTS_FILE}"):
         assert (remote / name).is_file(), name
     assert any((remote / "tune").glob("train_trial_*/checkpoint_*"))
     records = read_trials(remote)

@@ -12,6 +12,7 @@ import torch
 from prixfixe_blocks.errors import DataError
 from prixfixe_blocks.training.export import load_predictor
 from prixfixe_blocks.training.seqio import read_sequences
+from prixfixe_blocks.training.weights import WEIGHTS_FILE
 from search.cli import main as cli_main
 from tests.train_support import make_dream_dataset
 
@@ -41,7 +42,7 @@ def _runs(uri: str):
 def test_train_writes_model_dir_and_mlflow(trained: dict[str, Path],
                                            capsys: pytest.CaptureFixture[str]) -> None:
     out = trained["out"]
-    assert {"spec.json", "weights.pt", "model.json", "checkpoint.pt"} <= {
+    assert {"spec.json", WEIGHTS_FILE, "model.json", "checkpoint.pt"} <= {
         p.name for p in out.iterdir()}
     meta = json.loads((out / "model.json").read_text())
     assert meta["targets"] == ["expression"] and meta["encoding"]["length"] == 150

@@ -13,6 +13,7 @@ from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.training.export import load_predictor
 from prixfixe_blocks.training.model import build_model, check_spec
 from prixfixe_blocks.training.trainer import Trainer
+from prixfixe_blocks.training.weights import WEIGHTS_FILE
 from tests.train_support import make_dream_dataset, tiny_spec
 
 torch.set_num_threads(2)
@@ -112,7 +113,7 @@ def test_export_and_predict_match_trainer(dataset: Path, tmp_path: Path) -> None
     trainer = Trainer(tiny_spec(encoding="bhi"), dataset, log=_quiet)
     trainer.train_epoch()
     trainer.export(tmp_path / "model")
-    assert {p.name for p in (tmp_path / "model").iterdir()} == {"spec.json", "weights.pt",
+    assert {p.name for p in (tmp_path / "model").iterdir()} == {"spec.json", WEIGHTS_FILE,
                                                                 "model.json"}
     pred_val, _ = trainer.predict_validation()
     seqs = next(trainer.val_loader.epoch(0)).column("sequence").to_pylist()

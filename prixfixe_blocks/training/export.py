@@ -1,10 +1,11 @@
 """Model directories: what `Trainer.export` writes and `load_predictor` reads.
 
-A model directory holds `spec.json` (the flat ModelSpec), `weights.pt` (the state dict) and
-`model.json` (encoding parameters such as the plasmid flanks, target names and stats): prediction
-needs nothing else, in particular not the training dataset. `model.json` also records where the
-model was trained (`dataset`: {"path", "val_folds"}), which `evaluate` fits its baseline on.
-Every file is written atomically.
+A model directory holds `spec.json` (the flat ModelSpec), `weights.safetensors` (the state dict)
+and `model.json` (encoding parameters such as the plasmid flanks, target names and stats):
+prediction needs nothing else, in particular not the training dataset. `model.json` also records
+where the model was trained (`dataset`: {"path", "val_folds"}), which `evaluate` fits its
+baseline on. Every file is written atomically. Nothing is unpickled when a directory is read
+(training/weights.py): format 1 directories (pickled `weights.pt`) are refused, not read.
 
 An ensemble directory holds `ensemble.json` listing member model directories (paths relative
 to it, so the directory can be moved); it predicts the mean of its members' predictions.
@@ -25,15 +26,17 @@ import pyarrow as pa
 import torch
 from torch import nn
 
-from prixfixe_blocks.atomic import atomic_write, atomic_write_text
+from prixfixe_blocks.atomic import atomic_write_text
 from prixfixe_blocks.blocks.compose import count_parameters
 from prixfixe_blocks.errors import DataError
 from prixfixe_blocks.spec import ModelSpec
 from prixfixe_blocks.strategies.encodings import Encoder, EncodingParams
 from prixfixe_blocks.training.model import compose_model, predict_both_strands, resolve_device
+from prixfixe_blocks.training.weights import WEIGHTS_FILE, read_weights, write_weights
 
-MODEL_FORMAT = 1
-SPEC_FILE, WEIGHTS_FILE, META_FILE = "spec.json", "weights.pt", "model.json"
+MODEL_FORMAT = 2  # 1: pickled weights.pt (no longer read); 2: weights.safetensors
+SPEC_FILE, META_FILE = "spec.json", "model.json"
+MODEL_FILES = (SPEC_FILE, META_FILE, WEIGHTS_FILE)  # what a model directory predicts with
 ENSEMBLE_FILE = "ensemble.json"
 ENSEMBLE_FORMAT = 1
 DATASET_KEY = "dataset"  # model.json: the training dataset (TrainedOn)
@@ -64,25 +67,11 @@ def trained_on(model_dir: str | Path) -> TrainedOn | None:
         raise DataError(f"unreadable ({err})", path=str(path), field=DATASET_KEY) from None
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """torch.save atomically (temporary name, then rename)."""
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
-
-
-def load_torch_file(path: Path, device: torch.device | str = "cpu") -> Any:
-    """torch.load with weights_only=True; a missing or unreadable file is a DataError."""
-    if not path.is_file():
-        raise DataError("file not found", path=str(path))
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except (RuntimeError, OSError, EOFError, ValueError) as err:
-        raise DataError(f"cannot load: {err}", path=str(path)) from None
-
-
 def save_model(model_dir: Path, spec: ModelSpec, params: EncodingParams,
                stats: list[tuple[float, ...]] | None, model: nn.Module,
                dataset: TrainedOn | None = None) -> Path:
-    """Write spec.json, weights.pt and model.json into `model_dir` (created if needed)."""
+    """Write spec.json, weights.safetensors and model.json into `model_dir` (created if
+    needed)."""
     meta = {
         "format_version": MODEL_FORMAT,
         "encoding": params.to_dict(),
@@ -92,8 +81,7 @@ def save_model(model_dir: Path, spec: ModelSpec, params: EncodingParams,
         DATASET_KEY: dataset.to_dict() if dataset else None,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic_torch_save(state, model_dir / WEIGHTS_FILE)
+    write_weights(model.state_dict(), model_dir / WEIGHTS_FILE)
     atomic_write_text(model_dir / SPEC_FILE, spec.to_json() + "\n")
     atomic_write_text(model_dir / META_FILE, json.dumps(meta, indent=2) + "\n")
     return model_dir
@@ -140,13 +128,19 @@ def load_model(model_dir: str | Path, device: str = "auto") -> Predictor:
     spec = ModelSpec.from_flat(_read_json(root / SPEC_FILE))
     meta = _read_json(root / META_FILE)
     if meta.get("format_version") != MODEL_FORMAT:
-        raise DataError(f"unsupported format_version {meta.get('format_version')!r}",
+        old = " (pickled weights.pt, no longer read: retrain the model)" \
+            if meta.get("format_version") == 1 else ""
+        raise DataError(f"unsupported format_version {meta.get('format_version')!r}{old}",
                         path=str(root / META_FILE), field="format_version")
     params = EncodingParams.from_dict(meta["encoding"])
     stats = [tuple(s) for s in meta["target_stats"]] if meta.get("target_stats") else None
     dev = resolve_device(device)
     model = compose_model(spec, params, stats)
-    model.load_state_dict(load_torch_file(root / WEIGHTS_FILE))
+    try:
+        model.load_state_dict(read_weights(root / WEIGHTS_FILE))
+    except RuntimeError as err:  # missing, unexpected or misshapen tensors
+        raise DataError(f"weights do not fit spec.json: {err}",
+                        path=str(root / WEIGHTS_FILE)) from None
     return Predictor(model.to(dev), Encoder(params), dev, amp=dev.type == "cuda")
 
 

@@ -26,12 +26,7 @@ from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.spec import ModelSpec
 from prixfixe_blocks.strategies.encodings import make_encoder
 from prixfixe_blocks.strategies.optim import make_optimization
-from prixfixe_blocks.training.export import (
-    TrainedOn,
-    atomic_torch_save,
-    load_torch_file,
-    save_model,
-)
+from prixfixe_blocks.training.export import TrainedOn, save_model
 from prixfixe_blocks.training.metrics import regression_metrics
 from prixfixe_blocks.training.model import (
     build_model,
@@ -40,6 +35,7 @@ from prixfixe_blocks.training.model import (
     target_stats,
 )
 from prixfixe_blocks.training.plan import make_plan
+from prixfixe_blocks.training.weights import atomic_torch_save, load_torch_file
 
 CHECKPOINT_FORMAT = 1
 DEFAULT_LOG_EVERY = 200
