@@ -45,18 +45,22 @@ def search_model_predictions(exp: ExperimentDir, configs: dict[str, str],
                              seqs: pa.ChunkedArray) -> dict[str, np.ndarray]:
     """Validation predictions of each configuration's search model (config key -> Tune trial
     id); configurations whose trial has no checkpoint with a model are left out."""
-    analysis = tune.ExperimentAnalysis(exp.tune_path)
-    by_id = {trial.trial_id: trial for trial in analysis.trials}
+    if not tune.Tuner.can_restore(exp.tune_path):
+        return {}
+    by_id = {t.trial_id: t for t in tune.ExperimentAnalysis(exp.tune_path).trials}
     out = {}
     for key, trial_id in configs.items():
         trial = by_id.get(trial_id)
         checkpoint = trial.checkpoint if trial is not None else None
         if checkpoint is None:
             continue
-        with checkpoint.as_directory() as ckpt:
-            source = Path(ckpt) / BEST_MODEL_DIR
-            if source.is_dir():
-                out[key] = load_model(source, device="cpu").predict(seqs)
+        try:
+            with checkpoint.as_directory() as ckpt:
+                source = Path(ckpt) / BEST_MODEL_DIR
+                if source.is_dir():
+                    out[key] = load_model(source, device="cpu").predict(seqs)
+        except FileNotFoundError:  # the checkpoint's files were removed
+            continue
     return out
 
 

@@ -18,14 +18,22 @@ from prixfixe_blocks.data.resplit import split_dataset
 from prixfixe_blocks.data.schema import open_dataset
 from prixfixe_blocks.data.splits import FIT
 from prixfixe_blocks.errors import DataError
-from prixfixe_blocks.evaluation.baseline import fit_baseline
+from prixfixe_blocks.evaluation.baseline import Baseline, fit_baseline
 from prixfixe_blocks.evaluation.ensemble import RIDGE, load_any_predictor
 from prixfixe_blocks.evaluation.evaluate import dataset_rows
+from prixfixe_blocks.evaluation.kmer_ridge import KmerRidge
+from prixfixe_blocks.evaluation.kmers import N_FEATURES
 from prixfixe_blocks.evaluation.selection import Selection
-from prixfixe_blocks.training.export import ENSEMBLE_FILE, load_predictor, save_ensemble
+from prixfixe_blocks.training.export import (
+    ENSEMBLE_FILE,
+    ensemble_members,
+    load_predictor,
+    save_ensemble,
+)
 from prixfixe_blocks.training.metrics import pearson
 from search.cli import main as cli_main
 from search.experiment import ExperimentDir
+from search.refit import write_ensemble
 from search.refit_select import selection_text, write_selected
 from tests.search_support import QUICK, mlflow_runs, simulated_data
 
@@ -164,6 +172,23 @@ def test_predict_and_evaluate_use_a_ridge_member_at_its_weight(refit, tmp_path: 
     truth = rows.column(targets[0]).to_numpy()
     assert doc["pearson"] == pytest.approx(pearson(expected[:, 0], truth), abs=1e-5)
     assert doc["pearson"] != pytest.approx(pearson(top1[:, 0], truth), abs=1e-4)
+
+
+def test_without_the_searchs_models_the_ensemble_is_the_top_mean(refit, tmp_path: Path,
+                                                                   capsys) -> None:
+    """Tune's files of the search gone: no configuration can be judged on validation rows, so
+    the ensemble falls back to the mean of the top K x S refit models."""
+    exp = ExperimentDir(tmp_path / "copy")  # the refit's models, no tune/ directory
+    members = exp.path("refit/ensemble/members")
+    shutil.copytree(refit["root"] / "refit" / "ensemble" / "members", members)
+    models = {p.name: p for p in members.iterdir()}
+    zero = KmerRidge(np.zeros((N_FEATURES + 1, 1)), np.zeros(1), ("y",), 4.0, 0.5, 10)
+    plan = {**refit["plan"], "selection": {"stale": 1}}
+    ensemble = write_ensemble(exp, refit["doc"], plan, models, Baseline(zero, "d", 10, 10))
+    assert "no search model to judge the configurations by" in capsys.readouterr().out
+    assert "selection" not in plan
+    assert [m.name for m in ensemble_members(ensemble)] == [
+        f"top{c}-seed{s}" for c in (1, 2) for s in (0, 1)]
 
 
 def test_refit_says_plainly_when_the_ridge_alone_wins() -> None:
