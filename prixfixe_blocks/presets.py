@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from prixfixe_blocks.blocks.registry import tiny_params
+from prixfixe_blocks.blocks.registry import width_params
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.spec import ROLES, BlockSpec, ModelSpec, StrategySpec
 
@@ -121,11 +121,18 @@ def get_preset(name: str) -> ModelSpec:
             from None
 
 
-def tiny_spec(spec: ModelSpec) -> ModelSpec:
-    """`spec` with every block at its tiny params (small widths for tests and quick searches)."""
+def with_width(spec: ModelSpec, width: str) -> ModelSpec:
+    """`spec` with every block's width fields at `width` (tiny, small, published), as the
+    search's `--width` sets them: published keeps the spec's own params."""
     blocks = {
         role: BlockSpec(spec.block(role).name,
-                        {**spec.block(role).params, **tiny_params(role, spec.block(role).name)})
+                        {**spec.block(role).params, **width_params(role, spec.block(role).name,
+                                                                   width)})
         for role in ROLES
     }
     return replace(spec, **blocks)
+
+
+def tiny_spec(spec: ModelSpec) -> ModelSpec:
+    """`spec` with every block at its tiny params (small widths for tests and quick searches)."""
+    return with_width(spec, "tiny")

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from prixfixe_blocks.errors import PrixFixeError
+from prixfixe_blocks.ranges import WIDTHS
 
 
 def _handler(parser: argparse.ArgumentParser, target: str) -> None:
@@ -130,6 +131,9 @@ def _add_train_predict(sub: argparse._SubParsersAction) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a spec field, e.g. core=bhi, core.hidden=64, strategy.lr=0.002",
     )
+    tr.add_argument("--width", choices=WIDTHS, default="published",
+                    help="block widths, as `run --width`: tiny and small train in a fraction "
+                    "of the published width's time (--set values win)")
     tr.add_argument("--epochs", type=int, default=None, help="default: the preset's")
     _add_schedule(tr)
     tr.add_argument("--batch-size", type=int, default=None)
@@ -191,7 +195,7 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
         help="pin a space parameter, e.g. core=bhi or lr=0.001",
     )
     _add_schedule(run)
-    run.add_argument("--width", choices=["tiny", "small", "published"], default="published",
+    run.add_argument("--width", choices=WIDTHS, default="published",
                      help="scale block widths down for quick searches")
     run.add_argument("--no-enqueue-presets", action="store_true")
     run.add_argument("--objective", choices=["r", "r,params"], default="r", metavar="r|r,params",

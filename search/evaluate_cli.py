@@ -21,6 +21,7 @@ from prixfixe_blocks.data.format.suite_tsv import DEFAULT_MEASURE, read_suite
 from prixfixe_blocks.data.store.location import normalize
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.evaluation.baseline import baseline_dataset, fit_baseline
+from prixfixe_blocks.evaluation.ensemble import any_trained_on, load_any_predictor
 from prixfixe_blocks.evaluation.evaluate import (
     Evaluation,
     dataset_rows,
@@ -29,7 +30,6 @@ from prixfixe_blocks.evaluation.evaluate import (
     target_index,
 )
 from prixfixe_blocks.plugins import load_plugins
-from prixfixe_blocks.training.export import load_predictor, trained_on
 from search.mlflow_utils import RUN_FILE, read_run_record
 
 METRIC_PREFIX = "evaluate"
@@ -46,7 +46,7 @@ def evaluate_model(model: str | Path, *, suite: str | None = None, pairs: str | 
         raise ConfigError("evaluate needs either a suite or a dataset")
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be positive, got {batch_size}")
-    predictor = load_predictor(model, device=device)
+    predictor = load_any_predictor(model, device=device)
     targets = predictor.targets
 
     def predict(seqs: Any) -> Any:
@@ -61,7 +61,7 @@ def evaluate_model(model: str | Path, *, suite: str | None = None, pairs: str | 
         return evaluate_suite(predict, targets, parsed, baseline, source)
     rows = dataset_rows(str(data), targets, split)
     baseline = fit_baseline(base_dir, targets, val_folds)
-    recorded = trained_on(model)
+    recorded = any_trained_on(model)
     own = recorded is not None and normalize(str(data)) == recorded.path
     notes = ["note: these rows include the model's own training rows (no --split)"] \
         if own and split is None else []

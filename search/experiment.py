@@ -12,8 +12,8 @@ overwrite newer files of ours), and `STORAGE/NAME/` holds:
   clock.json       seconds the search has run, over all its drivers (for --time-budget)
   leaderboard.csv, curves.png, best_model/   written at the end
   refit.json       `refit`: its plan (configurations, seeds), members and MLflow runs
-  refit/           `refit`: ensemble/ (the top configurations'
-                   refits, an ensemble model directory), presets/, test.json / test.md
+  refit/           `refit`: ensemble/ (every refit model and the weighted ensemble chosen
+                   on validation rows, a model directory), test.json / test.md
   refit-tune/      Ray Tune's state of the refit (its own directory, as tune/ is)
   report/          `report`: importances, per-choice plot, curves, Pareto front, report.md
 Every JSON file is written to a temporary name and renamed, so a killed driver leaves no

@@ -18,8 +18,8 @@ import mlflow
 import pandas as pd
 import pyarrow as pa
 from mlflow.pyfunc import PythonModel, PythonModelContext
-from prixfixe_blocks.data.validate import check_sequences, upper_sequences
 
+from prixfixe_blocks.data.format.validate import check_sequences, upper_sequences
 from prixfixe_blocks.errors import DataError
 from prixfixe_blocks.training.export import EnsemblePredictor, Predictor, load_predictor
 from search.model_logging import MODEL_DIR_ARTIFACT

@@ -1,16 +1,18 @@
 """`prixfixe-search refit NAME --top K --seeds S`: the best configurations of a finished search,
-retrained on train + val, averaged into an ensemble, scored on the test split.
+retrained on train + val, combined into an ensemble chosen on validation rows, scored on the
+test split.
 
-Each of the K best configurations (by best validation Pearson; also the presets the search ran,
-for comparison) is retrained with S seeds on the FIT rows (train + val, never test) for the
-epoch count it reached its best at in the search, with the search's LR schedule (the run's
+Each of the K best configurations (by best validation Pearson; also the presets the search ran)
+is retrained with S seeds on the FIT rows (train + val, never test) for the epoch count it
+reached its best at in the search, with the search's LR schedule (the run's
 `strategy.epochs`), stopped there. The K x S (+ presets x S) trainings are Ray Tune trials over
 a grid of (configuration, seed), placed on the cluster like the search's trials, checkpointed
 every epoch and resumable (`refit NAME --resume`, or the same command again: Tune's state in
 `refit-tune/` is restored). Each trial has a nested MLflow run under the search's parent run.
-The top K's models form an ensemble model directory (`refit/ensemble/`, the members' mean;
-`predict` and `evaluate` take it), then everything is scored on the test split
-(search/refit_eval.py).
+Every configuration and the k-mer ridge are then candidates of an ensemble chosen by greedy
+forward selection on validation rows (search/refit_select.py); the chosen members and weights
+make the ensemble model directory (`refit/ensemble/`; `predict` and `evaluate` take it), then
+everything is scored on the test split (search/refit_eval.py).
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from typing import Any
 
 from ray import tune
 
+from prixfixe_blocks.data.format.splits import FIT
 from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.evaluation.baseline import Baseline, fit_baseline
 from prixfixe_blocks.plugins import load_plugins
-from prixfixe_blocks.training.export import save_ensemble
+from prixfixe_blocks.training.export import load_predictor, save_ensemble
 from search.experiment import (
     BEST_MODEL_DIR,
     ENSEMBLE_DIR,
@@ -40,6 +44,7 @@ from search.experiment import (
 )
 from search.refit_eval import evaluate_refit
 from search.refit_runs import RefitRecorder, member_key
+from search.refit_select import SELECTION, select_refit, selection_record, write_selected
 from search.report import leaderboard_rows
 from search.runner import (
     MAX_FAILURES,
@@ -60,7 +65,7 @@ from search.trainable import (
 from spaces import load_space, parse_fixes
 
 DEFAULT_TOP, DEFAULT_SEEDS = 3, 2
-PRESETS_DIR = f"{REFIT_DIR}/presets"  # refits of presets outside the top K
+MEMBERS_DIR = f"{ENSEMBLE_DIR}/members"  # every refit model: the selection's candidates
 TOP, PRESET = "top", "preset"  # a refit configuration's role
 REFITTABLE = ("FINISHED", "STOPPED")  # trial statuses whose configuration can be refit
 
@@ -200,8 +205,9 @@ def make_tuner(exp: ExperimentDir, doc: dict[str, Any], opts: SearchOptions,
 
 
 def collect_models(exp: ExperimentDir, plan: dict[str, Any], results: Any) -> dict[str, Path]:
-    """Copy each finished trial's model out of its last checkpoint (top configurations into
-    the ensemble directory, presets beside it); member key -> model directory."""
+    """Copy each finished trial's model out of its last checkpoint into the ensemble
+    directory's members/ (every configuration is a selection candidate); member key -> model
+    directory."""
     configs = plan["configs"]
     models: dict[str, Path] = {}
     for result in results:
@@ -209,16 +215,38 @@ def collect_models(exp: ExperimentDir, plan: dict[str, Any], results: Any) -> di
             continue
         config = configs[int(result.config[REFIT_CONFIG])]
         key = member_key(config["key"], int(result.config[REFIT_SEED]))
-        parent = ENSEMBLE_DIR + "/members" if config["role"] == TOP else PRESETS_DIR
         with result.checkpoint.as_directory() as ckpt:
             source = Path(ckpt) / BEST_MODEL_DIR
             if source.is_dir():
-                models[key] = copy_dir(source, exp.path(f"{parent}/{key}"))
+                models[key] = copy_dir(source, exp.path(f"{MEMBERS_DIR}/{key}"))
     return models
 
 
+def write_ensemble(exp: ExperimentDir, doc: dict[str, Any], plan: dict[str, Any],
+                   models: dict[str, Path], ridge: Baseline | None) -> Path | None:
+    """The ensemble chosen on validation rows (refit_select), recorded in plan[SELECTION];
+    without a selection (no search model to judge a configuration by) the mean of the top
+    configurations' models, as before selection existed (None when one is missing)."""
+    info = {"search": exp.name}
+    plan.pop(SELECTION, None)
+    if ridge is not None:
+        selection = select_refit(exp, plan, models, ridge.model.targets,
+                                 tuple(doc["options"]["val_folds"]))
+        if selection is not None:
+            plan[SELECTION] = selection_record(selection)
+            return write_selected(exp, plan, models, selection, ridge, info)
+        print("no search model to judge the configurations by on validation rows (Tune's "
+              "files gone?): the ensemble is the mean of the top configurations' models")
+    top_keys = [member_key(c["key"], s) for c in plan["configs"] if c["role"] == TOP
+                for s in plan["seeds"]]
+    if any(k not in models for k in top_keys):
+        return None
+    return save_ensemble(exp.path(ENSEMBLE_DIR), [models[k] for k in top_keys], info)
+
+
 def refit_search(opts: RefitOptions) -> dict[str, Any]:
-    """Plan (or continue) the refit, run its trials, write the ensemble, score on test."""
+    """Plan (or continue) the refit, run its trials, select and write the ensemble, score on
+    test."""
     exp = finished_search(opts.storage, opts.name)
     doc = exp.search()
     saved = doc["options"]
@@ -231,14 +259,10 @@ def refit_search(opts: RefitOptions) -> dict[str, Any]:
         results = make_tuner(exp, doc, search_opts, plan).fit()
     plan = exp.read_json(REFIT_FILE)
     models = collect_models(exp, plan, results)
+    ridge = refit_ridge(plan, models)
+    ensemble = write_ensemble(exp, doc, plan, models, ridge)
     missing = sorted(k for k in plan["members"] if k not in models)
-    top_keys = [member_key(c["key"], s) for c in plan["configs"] if c["role"] == TOP
-                for s in plan["seeds"]]
-    ensemble = None
-    if not any(k in missing for k in top_keys):
-        ensemble = save_ensemble(exp.path(ENSEMBLE_DIR), [models[k] for k in top_keys],
-                                 {"search": exp.name})
-    summary = evaluate_refit(exp, doc, plan, models, ensemble)
+    summary = evaluate_refit(exp, doc, plan, models, ensemble, ridge)
     plan.update(state="finished" if not missing else "incomplete", missing=missing)
     exp.write_json(REFIT_FILE, plan)
     exp.push(REFIT_DIR)
@@ -246,6 +270,15 @@ def refit_search(opts: RefitOptions) -> dict[str, Any]:
         print(f"{len(missing)} refit trial(s) failed: {', '.join(missing)}; "
               f"`prixfixe-search refit {exp.name} --resume` retries them")
     return {**summary, "missing": missing, "ensemble": str(ensemble) if ensemble else None}
+
+
+def refit_ridge(plan: dict[str, Any], models: dict[str, Path]) -> Baseline | None:
+    """The k-mer ridge on the rows the refit trained on (train + val), for the models' targets:
+    an ensemble candidate and the test table's baseline (None: no refit model finished)."""
+    if not models:
+        return None
+    targets = load_predictor(next(iter(models.values())), device="cpu").targets
+    return fit_baseline(plan["data_dir"], targets, part=FIT)
 
 
 def cli_refit(args: argparse.Namespace) -> int:

@@ -19,10 +19,11 @@ import numpy as np
 from prixfixe_blocks.atomic import atomic_write_text
 from prixfixe_blocks.data.format.schema import open_dataset
 from prixfixe_blocks.data.format.splits import FIT, SPLIT_COMMAND, TEST, split_counts
-from prixfixe_blocks.evaluation.baseline import fit_baseline
+from prixfixe_blocks.evaluation.baseline import Baseline, fit_baseline
+from prixfixe_blocks.evaluation.ensemble import RIDGE, load_any_predictor
 from prixfixe_blocks.evaluation.evaluate import BASELINE_KEY as BASELINE_JSON
 from prixfixe_blocks.evaluation.evaluate import dataset_rows, evaluate_rows
-from prixfixe_blocks.training.export import ENSEMBLE_FILE, load_predictor
+from prixfixe_blocks.training.export import ENSEMBLE_FILE
 from search.experiment import (
     REFIT_DIR,
     REFIT_TEST_JSON,
@@ -32,17 +33,18 @@ from search.experiment import (
 )
 from search.mlflow_utils import write_run_record
 from search.refit_runs import create_refit_run, member_key
+from search.refit_select import SELECTION
 from search.tracking import client_for
 
 ENSEMBLE_RUN = "ensemble_run_id"  # refit.json: the ensemble's MLflow run
 ENSEMBLE_KEY = "ensemble"
-BASELINE_KEY = "kmer-ridge"
+BASELINE_KEY = RIDGE
 FIGURES = ("pearson", "spearman", "mse")
 
 
 def _scores(model_dir: Path, rows: Any, baseline: Any, targets: list[str]) -> dict[str, Any]:
     """One model's and the baseline's figures on `rows` (evaluate's scoring)."""
-    predictor = load_predictor(model_dir, device="cpu")
+    predictor = load_any_predictor(model_dir, device="cpu")
     evaluation = evaluate_rows(lambda seqs: predictor.predict(seqs), targets, rows, baseline,
                                {"model": str(model_dir), "split": TEST})
     return evaluation.to_json()
@@ -56,15 +58,16 @@ def _summary(values: list[float]) -> dict[str, float]:
             "sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0}
 
 
-def score_models(plan: dict[str, Any], models: dict[str, Path],
-                 ensemble: Path | None) -> tuple[dict[str, Any], list[str]]:
+def score_models(plan: dict[str, Any], models: dict[str, Path], ensemble: Path | None,
+                 baseline: Baseline | None = None) -> tuple[dict[str, Any], list[str]]:
     """Test figures of every member, the ensemble and the baseline (key -> figures; `_rows`:
-    test rows), and what the baseline was fitted on: the same train + val rows as the refit."""
+    test rows), and what the baseline was fitted on: the same train + val rows as the refit
+    (`baseline`, else fitted here)."""
     data_dir = plan["data_dir"]
     some = next(iter(models.values()))
-    targets = load_predictor(some, device="cpu").targets
+    targets = load_any_predictor(some, device="cpu").targets
     rows = dataset_rows(data_dir, targets, TEST)
-    baseline = fit_baseline(data_dir, targets, part=FIT)
+    baseline = baseline or fit_baseline(data_dir, targets, part=FIT)
     scored = {key: _scores(path, rows, baseline, targets) for key, path in models.items()}
     if ensemble is not None:
         scored[ENSEMBLE_KEY] = _scores(ensemble, rows, baseline, targets)
@@ -90,14 +93,21 @@ def table_rows(plan: dict[str, Any], scored: dict[str, Any] | None) -> list[dict
             row["seeds"] = len(figures)
         out.append(row)
     if scored is not None:
-        top = [c for c in plan["configs"] if c["role"] == "top"]
-        for key, label in ((ENSEMBLE_KEY, f"ensemble of {len(top)} x {len(plan['seeds'])}"),
+        for key, label in ((ENSEMBLE_KEY, ensemble_label(plan)),
                            (BASELINE_KEY, "k-mer ridge baseline")):
             if key in scored:
                 out.append({"model": label, "role": key, "preset": "", "trial": "",
                             "epochs": "", "val_pearson": math.nan, "seeds": "",
                             **{f"test_{n}": float(scored[key][n]) for n in FIGURES}})
     return out
+
+
+def ensemble_label(plan: dict[str, Any]) -> str:
+    """The ensemble's row: its chosen members and weights, or the top K x S mean."""
+    if plan.get(SELECTION):
+        return f"selected ensemble ({plan[SELECTION]['describe']})"
+    top = [c for c in plan["configs"] if c["role"] == "top"]
+    return f"ensemble of {len(top)} x {len(plan['seeds'])}"
 
 
 def _f(value: Any, digits: int = 4) -> str:
@@ -127,7 +137,8 @@ def markdown(rows: list[dict[str, Any]], title: str, notes: list[str]) -> str:
 
 
 def evaluate_refit(exp: ExperimentDir, doc: dict[str, Any], plan: dict[str, Any],
-                   models: dict[str, Path], ensemble: Path | None) -> dict[str, Any]:
+                   models: dict[str, Path], ensemble: Path | None,
+                   baseline: Baseline | None = None) -> dict[str, Any]:
     """Score on the test split (when there is one), write test.md / test.json, log to MLflow
     (member runs: their test figures; the ensemble's run: all of them), print the table."""
     counts = split_counts(open_dataset(plan["data_dir"]), plan["data_dir"])
@@ -137,7 +148,7 @@ def evaluate_refit(exp: ExperimentDir, doc: dict[str, Any], plan: dict[str, Any]
              "configuration reached its best validation r at in the search."]
     scored = None
     if has_test and models:
-        scored, baseline_notes = score_models(plan, models, ensemble)
+        scored, baseline_notes = score_models(plan, models, ensemble, baseline)
         notes += baseline_notes
         title = f"Refit of '{exp.name}' on the test split ({scored['_rows']:,} rows)"
     elif has_test:
@@ -176,12 +187,19 @@ def log_refit(exp: ExperimentDir, doc: dict[str, Any], plan: dict[str, Any],
                 client.log_metric(run_id, f"test_{name}", float(scored[key][name]))
     if ensemble is None:
         return
+    chosen = ensemble_label(plan)
     run_id = plan.get(ENSEMBLE_RUN) or create_refit_run(
         doc, "refit-ensemble", {"refit_ensemble": "true"},
-        {"members": ",".join(sorted(k for k in models if (ensemble / "members" / k).is_dir())),
-         "seeds": ",".join(map(str, plan["seeds"])), "top": str(plan["top"])})
+        {"members": chosen, "seeds": ",".join(map(str, plan["seeds"])), "top": str(plan["top"])})
     plan[ENSEMBLE_RUN] = run_id
     write_run_record(ensemble, run_id, doc["tracking_uri"])
+    client.set_tag(run_id, "ensemble_members", chosen)  # a tag: a resumed refit may choose anew
+    if plan.get(SELECTION):
+        record = plan[SELECTION]
+        client.set_tag(run_id, "ensemble_weights", json.dumps(record["weights"]))
+        client.log_metric(run_id, "val_pearson", float(record["val_pearson"]))
+        for name, value in record["single_val_pearson"].items():
+            client.log_metric(run_id, f"val_pearson.{name}", float(value))
     if scored is not None:
         for key in (ENSEMBLE_KEY, BASELINE_KEY):
             for name in FIGURES:

@@ -11,12 +11,12 @@ import mlflow
 from prixfixe_blocks.blocks.compose import count_parameters
 from prixfixe_blocks.blocks.registry import block_names, get_block
 from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.evaluation.ensemble import load_any_predictor
 from prixfixe_blocks.plugins import load_plugins
-from prixfixe_blocks.presets import get_preset, preset_names
+from prixfixe_blocks.presets import get_preset, preset_names, with_width
 from prixfixe_blocks.registry import COMPONENTS
 from prixfixe_blocks.spec import ROLES, ModelSpec
 from prixfixe_blocks.strategies.spec import KINDS, schedule_overrides
-from prixfixe_blocks.training.export import load_predictor
 from prixfixe_blocks.training.fit import Best, fit
 from prixfixe_blocks.training.model import build_model
 from prixfixe_blocks.training.progress import Progress
@@ -45,10 +45,13 @@ def _val_folds(text: str) -> tuple[int, ...]:
 
 
 def train_spec(args: argparse.Namespace) -> ModelSpec:
-    """The preset with --set overrides, then --epochs / --batch-size, then the epoch length:
+    """The preset with --set overrides at --width (the search's widths; a --set value wins
+    over the width's), then --epochs / --batch-size, then the epoch length:
     --batches-per-epoch, else --schedule (one pass by default, or the preset's published one).
     """
-    spec = get_preset(args.preset).with_overrides(list(args.overrides))
+    overrides = list(args.overrides)
+    spec = get_preset(args.preset).with_overrides(overrides)
+    spec = with_width(spec, args.width).with_overrides(overrides)
     flags = {"strategy.epochs": args.epochs, "strategy.batch_size": args.batch_size}
     spec = spec.with_overrides({k: v for k, v in flags.items() if v is not None})
     return spec.with_overrides(schedule_overrides(args.schedule, args.batches_per_epoch))
@@ -110,7 +113,7 @@ def cli_predict(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be positive, got {args.batch_size}")
     seqs = read_sequences(args.input)
-    predictor = load_predictor(args.model, device=args.device)
+    predictor = load_any_predictor(args.model, device=args.device)
     preds = predictor.predict(seqs, batch_size=args.batch_size)
     write_predictions(args.out, seqs, preds, predictor.targets)
     print(f"{len(seqs)} predictions written to {args.out}")

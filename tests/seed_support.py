@@ -14,12 +14,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-from prixfixe_blocks.data.plasmid import load_plasmid
 from torch import Tensor, nn
 
 from benchmarks.seed_code import load_seed
 from prixfixe_blocks.blocks.base import Shape
 from prixfixe_blocks.blocks.registry import get_block, make_config, tiny_params
+from prixfixe_blocks.data.format.plasmid import load_plasmid
 from prixfixe_blocks.presets import PORT_STRATEGIES
 from prixfixe_blocks.strategies.encodings import Encoder, encoding_params
 from prixfixe_blocks.strategies.targets import make_target

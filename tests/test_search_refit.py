@@ -15,16 +15,27 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from prixfixe_blocks.data.format.schema import open_dataset
+from prixfixe_blocks.data.format.splits import FIT
 from prixfixe_blocks.data.write.resplit import split_dataset
 from prixfixe_blocks.errors import DataError
+from prixfixe_blocks.evaluation.baseline import Baseline, fit_baseline
+from prixfixe_blocks.evaluation.ensemble import RIDGE, load_any_predictor
+from prixfixe_blocks.evaluation.evaluate import dataset_rows
+from prixfixe_blocks.evaluation.kmer_ridge import KmerRidge
+from prixfixe_blocks.evaluation.kmers import N_FEATURES
+from prixfixe_blocks.evaluation.selection import Selection
 from prixfixe_blocks.training.export import (
     ENSEMBLE_FILE,
     ensemble_members,
     load_predictor,
     save_ensemble,
 )
+from prixfixe_blocks.training.metrics import pearson
 from prixfixe_blocks.training.weights import WEIGHTS_FILE
 from search.cli import main as cli_main
+from search.experiment import ExperimentDir
+from search.refit import write_ensemble
+from search.refit_select import selection_text, write_selected
 from tests.search_support import QUICK, mlflow_runs, simulated_data
 
 TRIALS, EPOCHS, TOP, SEEDS = 3, 2, 2, 2
@@ -80,18 +91,45 @@ def test_refit_trains_each_chosen_configuration_per_seed_on_train_and_val(refit)
         assert member["epoch"] == config["epochs"] >= 1  # the epoch it was best at
 
 
-def test_ensemble_predicts_the_mean_of_its_members(refit) -> None:
+def test_the_ensemble_is_chosen_on_validation_among_every_refit_and_the_ridge(refit) -> None:
     ensemble = refit["root"] / "refit" / "ensemble"
-    members = ensemble_members(ensemble)
-    assert [m.name for m in members] == ["top1-seed0", "top1-seed1", "top2-seed0", "top2-seed1"]
-    each = [load_predictor(m, device="cpu").predict(SEQS) for m in members]
-    assert not np.allclose(each[0], each[1])  # two seeds, two models
-    mixed = load_predictor(ensemble, device="cpu").predict(SEQS)
+    doc = json.loads((ensemble / ENSEMBLE_FILE).read_text())
+    assert doc["format_version"] == 2 and doc["combine"] == "weighted"
+    chosen = doc["selection"]
+    assert chosen == refit["plan"]["selection"]
+    assert set(chosen["single_val_pearson"]) == {c["key"] for c in refit["plan"]["configs"]} \
+        | {RIDGE}  # every configuration (presets too) and the ridge were candidates
+    assert chosen["val_pearson"] >= max(chosen["single_val_pearson"].values())
+    weights = chosen["weights"]
+    assert weights and all(isinstance(w, int) and w > 0 for w in weights.values())
+    expected = {}  # a configuration's weight on each seed's refit; the ridge's times the seeds
+    for name, w in weights.items():
+        if name == RIDGE:
+            expected[RIDGE] = w * SEEDS
+        else:
+            expected.update({f"members/{name}-seed{s}": w for s in (0, 1)})
+    assert {m["path"]: m["weight"] for m in doc["members"]} == expected
+    assert f"ensemble chosen on validation ({open_dataset(refit['data']).splits['val']} rows)" \
+        in refit["out"] and chosen["describe"] in refit["out"]
+    members = sorted(p.name for p in (ensemble / "members").iterdir())
+    assert len(members) == 3 * SEEDS  # every refit model is kept beside the chosen ones
+
+
+def test_the_ensemble_predicts_the_weighted_mean_of_its_members(refit) -> None:
+    ensemble = refit["root"] / "refit" / "ensemble"
+    doc = json.loads((ensemble / ENSEMBLE_FILE).read_text())
+    each = [load_any_predictor(ensemble / m["path"], device="cpu").predict(SEQS)
+            for m in doc["members"]]
+    weights = np.array([m["weight"] for m in doc["members"]], float)
+    mixed = load_any_predictor(ensemble, device="cpu").predict(SEQS)
     assert mixed.shape == (2, 1)
-    np.testing.assert_allclose(mixed, np.mean(each, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(mixed, np.tensordot(weights, each, 1) / weights.sum(), rtol=1e-6)
     moved = refit["storage"] / "moved-ensemble"  # member paths are relative: it can move
     shutil.copytree(ensemble, moved)
-    np.testing.assert_allclose(load_predictor(moved, device="cpu").predict(SEQS), mixed)
+    np.testing.assert_allclose(load_any_predictor(moved, device="cpu").predict(SEQS), mixed)
+    seeds = [load_any_predictor(ensemble / "members" / f"top1-seed{s}", device="cpu")
+             .predict(SEQS) for s in (0, 1)]
+    assert not np.allclose(seeds[0], seeds[1])  # two seeds, two models
 
 
 def test_predict_takes_the_ensemble_directory(refit, tmp_path: Path) -> None:
@@ -101,21 +139,80 @@ def test_predict_takes_the_ensemble_directory(refit, tmp_path: Path) -> None:
                     "--out", str(tmp_path / "out.tsv"))
     assert code == 0, out
     rows = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()]
-    expected = load_predictor(ensemble, device="cpu").predict(SEQS)[:, 0]
+    expected = load_any_predictor(ensemble, device="cpu").predict(SEQS)[:, 0]
     np.testing.assert_allclose([float(r[1]) for r in rows], expected, rtol=1e-5)
+
+
+def test_predict_and_evaluate_use_a_ridge_member_at_its_weight(refit, tmp_path: Path) -> None:
+    """refit's writer with the ridge chosen (weight 2 against top1's 1): the ridge is saved in
+    the ensemble (no pickle) and `predict` / `evaluate` score the weighted mix."""
+    exp = ExperimentDir(tmp_path / "copy")
+    members = exp.path("refit/ensemble/members")
+    shutil.copytree(refit["root"] / "refit" / "ensemble" / "members", members)
+    models = {p.name: p for p in members.iterdir()}
+    targets = load_any_predictor(models["top1-seed0"], device="cpu").targets
+    ridge = fit_baseline(str(refit["data"]), targets, part=FIT)
+    chosen = Selection({"top1": 1, RIDGE: 2}, 0.5, {"top1": 0.4, RIDGE: 0.45}, (0.45, 0.5))
+    ensemble = write_selected(exp, refit["plan"], models, chosen, ridge, {"search": "tiny"})
+    rows = dataset_rows(str(refit["data"]), targets, "test")
+    seqs = rows.column("sequence")
+    top1 = np.mean([load_any_predictor(models[f"top1-seed{s}"], device="cpu").predict(seqs)
+                    for s in (0, 1)], axis=0)
+    expected = (top1 + 2 * ridge.model.predict(seqs)) / 3
+    np.testing.assert_allclose(load_any_predictor(ensemble).predict(seqs), expected, rtol=1e-5)
+    (tmp_path / "in.txt").write_text("\n".join(seqs.to_pylist()) + "\n")
+    code, out = cli("predict", "--model", str(ensemble), "--input", str(tmp_path / "in.txt"),
+                    "--out", str(tmp_path / "out.tsv"))
+    assert code == 0, out
+    got = [float(line.split("\t")[1]) for line in (tmp_path / "out.tsv").read_text().splitlines()]
+    np.testing.assert_allclose(got, expected[:, 0], rtol=1e-5)
+    code, out = cli("evaluate", "--model", str(ensemble), "--data", str(refit["data"]),
+                    "--split", "test", "--json", str(tmp_path / "e.json"))
+    assert code == 0, out
+    doc = json.loads((tmp_path / "e.json").read_text())
+    truth = rows.column(targets[0]).to_numpy()
+    assert doc["pearson"] == pytest.approx(pearson(expected[:, 0], truth), abs=1e-5)
+    assert doc["pearson"] != pytest.approx(pearson(top1[:, 0], truth), abs=1e-4)
+
+
+def test_without_the_searchs_models_the_ensemble_is_the_top_mean(refit, tmp_path: Path,
+                                                                   capsys) -> None:
+    """Tune's files of the search gone: no configuration can be judged on validation rows, so
+    the ensemble falls back to the mean of the top K x S refit models."""
+    exp = ExperimentDir(tmp_path / "copy")  # the refit's models, no tune/ directory
+    members = exp.path("refit/ensemble/members")
+    shutil.copytree(refit["root"] / "refit" / "ensemble" / "members", members)
+    models = {p.name: p for p in members.iterdir()}
+    zero = KmerRidge(np.zeros((N_FEATURES + 1, 1)), np.zeros(1), ("y",), 4.0, 0.5, 10)
+    plan = {**refit["plan"], "selection": {"stale": 1}}
+    ensemble = write_ensemble(exp, refit["doc"], plan, models, Baseline(zero, "d", 10, 10))
+    assert "no search model to judge the configurations by" in capsys.readouterr().out
+    assert "selection" not in plan
+    assert [m.name for m in ensemble_members(ensemble)] == [
+        f"top{c}-seed{s}" for c in (1, 2) for s in (0, 1)]
+
+
+def test_refit_says_plainly_when_the_ridge_alone_wins() -> None:
+    alone = Selection({RIDGE: 1}, 0.6, {"top1": 0.5, RIDGE: 0.6}, (0.6, 0.6))
+    text = selection_text(alone, 120)
+    assert "(120 rows)" in text and "kmer-ridge x1" in text
+    assert "the k-mer ridge alone wins on validation" in text
+    mixed = Selection({"top1": 2, RIDGE: 1}, 0.7, {"top1": 0.5, RIDGE: 0.6}, (0.6, 0.7))
+    assert "alone" not in selection_text(mixed) and "top1 x2 + kmer-ridge x1" in \
+        selection_text(mixed)
 
 
 def test_test_table_compares_models_ensemble_presets_and_baseline(refit) -> None:
     doc = json.loads((refit["root"] / "refit" / "test.json").read_text())
     rows = {r["model"]: r for r in doc["rows"]}
     third = refit["plan"]["configs"][2]["key"]  # the preset outside the top 2
-    assert set(rows) == {"top1", "top2", third, f"ensemble of {TOP} x {SEEDS}",
-                         "k-mer ridge baseline"}
+    label = f"selected ensemble ({refit['plan']['selection']['describe']})"
+    assert set(rows) == {"top1", "top2", third, label, "k-mer ridge baseline"}
     assert "test split" in doc["title"]
     for row in doc["rows"]:
         assert np.isfinite(row["test_pearson"]) and np.isfinite(row["test_mse"])
     table = (refit["root"] / "refit" / "test.md").read_text()
-    assert "k-mer ridge baseline" in table and "ensemble of 2 x 2" in table
+    assert "k-mer ridge baseline" in table and label in table
     splits = open_dataset(refit["data"]).splits  # the baseline sees the refit's rows
     assert f"fitted on {splits['train'] + splits['val']:,} training rows" in table
     assert "ensemble model:" in refit["out"]
@@ -133,6 +230,10 @@ def test_mlflow_has_one_nested_run_per_refit_trial_and_one_for_the_ensemble(refi
     assert set(members["params.refit.rows"]) == {"train + val"}
     ensemble = refits[refits["tags.refit_ensemble"] == "true"]
     assert len(ensemble) == 1 and ensemble["metrics.test_pearson"].notna().all()
+    chosen = plan["selection"]
+    assert ensemble["tags.ensemble_members"].iloc[0] == f"selected ensemble ({chosen['describe']})"
+    assert json.loads(ensemble["tags.ensemble_weights"].iloc[0]) == chosen["weights"]
+    assert ensemble["metrics.val_pearson"].iloc[0] == pytest.approx(chosen["val_pearson"])
     client = MlflowClient(doc["tracking_uri"])
     names = {a.path for a in client.list_artifacts(ensemble["run_id"].iloc[0], "refit")}
     assert {"refit/test.md", "refit/test.json", f"refit/{ENSEMBLE_FILE}"} <= names
@@ -194,7 +295,6 @@ def test_ensemble_directories_are_checked(tmp_path: Path, refit) -> None:
 
 def test_without_a_test_split_the_table_says_its_figures_are_validation(
         tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
-    from search.experiment import ExperimentDir
     from search.refit_eval import evaluate_refit
 
     exp = ExperimentDir(tmp_path / "s")

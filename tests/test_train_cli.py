@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+from prixfixe_blocks.blocks.compose import count_parameters
+from prixfixe_blocks.blocks.registry import make_config, width_params
 from prixfixe_blocks.errors import DataError
+from prixfixe_blocks.presets import get_preset, with_width
+from prixfixe_blocks.ranges import WIDTHS
+from prixfixe_blocks.spec import ROLES
 from prixfixe_blocks.training.export import load_predictor
+from prixfixe_blocks.training.model import build_model
 from prixfixe_blocks.training.seqio import read_sequences
 from prixfixe_blocks.training.weights import WEIGHTS_FILE
+from search.cli import build_parser
 from search.cli import main as cli_main
+from search.train_cli import train_spec
+from spaces import load_space
+from spaces.prixfixe import dream_presets
 from tests.train_support import make_dream_dataset
 
 torch.set_num_threads(2)
@@ -178,3 +189,50 @@ def test_train_prints_its_plan_and_progress(trained: dict[str, Path], tmp_path: 
     progress = [line for line in out.splitlines() if line.startswith("epoch 1/1 [")]
     assert progress and f"{batches}/{batches} batches" in progress[-1]
     assert "seq/s" in progress[-1] and "run left" in progress[-1]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_train_width_gives_each_dream_preset_the_searchs_blocks_at_that_width(width: str) -> None:
+    """`train --preset P --width W` trains what `run --width W` enqueues for preset P."""
+    points = load_space("prixfixe", width=width).named_points()
+    for preset in dream_presets():
+        args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--preset",
+                                          preset, "--width", width])
+        spec = train_spec(args)
+        for key, value in points[preset].items():
+            role, _, field = key.partition(".")
+            if role in ROLES and key.count(".") == 2:
+                block = spec.block(role)
+                assert key.split(".")[1] == block.name
+                config = make_config(role, block.name, block.params)
+                assert getattr(config, key.split(".")[2]) == value, (preset, key)
+
+
+def test_train_width_scales_the_model_and_set_values_win() -> None:
+    def spec(*flags: str) -> Any:
+        return train_spec(build_parser().parse_args(["train", "--data", "d", "--out", "o",
+                                                     "--preset", "dream-cnn", *flags]))
+
+    sizes = [count_parameters(build_model(spec("--width", w), None)) for w in WIDTHS]
+    assert sizes[0] < sizes[1] < sizes[2]  # tiny < small < published
+    assert spec() == spec("--width", "published") == get_preset("dream-cnn").with_overrides(
+        {"strategy.batches_per_epoch": None})  # the default is unchanged
+    pinned = spec("--width", "tiny", "--set", "first.channels=12")
+    assert pinned.block("first").params["channels"] == 12
+    assert pinned.block("core") == spec("--width", "tiny").block("core")
+    swapped = spec("--width", "tiny", "--set", "core=bhi")  # a swapped-in block gets the width
+    assert swapped.block("core").name == "bhi"
+    assert swapped.block("core").params == width_params("core", "bhi", "tiny")
+
+
+def test_train_width_tiny_is_one_command(trained: dict[str, Path]) -> None:
+    out = trained["root"] / "runs" / "tiny-width"
+    code = cli_main(["train", "--data", str(trained["data"]), "--preset", "dream-cnn",
+                     "--width", "tiny", "--epochs", "1", "--batches-per-epoch", "2",
+                     "--batch-size", "32", "--out", str(out), "--device", "cpu"])
+    assert code == 0
+    saved = json.loads((out / "spec.json").read_text())
+    tiny = with_width(get_preset("dream-cnn"), "tiny")
+    assert saved["first.channels"] == tiny.block("first").params["channels"]
+    published = count_parameters(build_model(get_preset("dream-cnn"), None))
+    assert json.loads((out / "model.json").read_text())["n_parameters"] < published / 10

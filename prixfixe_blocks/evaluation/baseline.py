@@ -23,8 +23,8 @@ from prixfixe_blocks.data.format.splits import DEFAULT_VAL_FOLDS, TRAIN
 from prixfixe_blocks.data.read.parts import split_loader
 from prixfixe_blocks.data.store.location import is_uri, normalize
 from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.evaluation.ensemble import any_trained_on
 from prixfixe_blocks.evaluation.kmer_ridge import KmerRidge, fit_kmer_ridge
-from prixfixe_blocks.training.export import trained_on
 
 MAX_ROWS = 100_000
 READ_BATCH = 65_536
@@ -54,7 +54,7 @@ def baseline_dataset(model_dir: str | Path, override: str | None,
                      fallback: str | None = None) -> tuple[str, tuple[int, ...]]:
     """The baseline's dataset and the validation folds to leave out: `override`, else the
     model's recorded dataset, else `fallback`; ConfigError when there is none."""
-    recorded = trained_on(model_dir)
+    recorded = any_trained_on(model_dir)
     if override:
         same = recorded is not None and normalize(override) == recorded.path
         return override, recorded.val_folds if same else DEFAULT_VAL_FOLDS

@@ -52,19 +52,23 @@ class TrainedOn:
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "val_folds": list(self.val_folds)}
 
+    @classmethod
+    def parse(cls, entry: Any, path: Path) -> TrainedOn | None:
+        """A JSON file's `dataset` entry (None: not recorded); DataError naming `path`."""
+        if not entry:
+            return None
+        try:
+            return cls(str(entry["path"]), tuple(int(f) for f in entry["val_folds"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise DataError(f"unreadable ({err})", path=str(path), field=DATASET_KEY) from None
+
 
 def trained_on(model_dir: str | Path) -> TrainedOn | None:
     """What model.json records about the training dataset (None: not recorded); for an
     ensemble, what its first member's records."""
     members = ensemble_members(model_dir)
     path = (members[0] if members else Path(model_dir)) / META_FILE
-    entry = _read_json(path).get(DATASET_KEY)
-    if not entry:
-        return None
-    try:
-        return TrainedOn(str(entry["path"]), tuple(int(f) for f in entry["val_folds"]))
-    except (KeyError, TypeError, ValueError) as err:
-        raise DataError(f"unreadable ({err})", path=str(path), field=DATASET_KEY) from None
+    return TrainedOn.parse(_read_json(path).get(DATASET_KEY), path)
 
 
 def save_model(model_dir: Path, spec: ModelSpec, params: EncodingParams,
