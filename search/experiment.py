@@ -10,6 +10,7 @@ overwrite newer files of ours), and `STORAGE/NAME/` holds:
   driver.json      the driver's pid/host/state, so `status` can tell a lost driver
   optuna.journal   the Optuna study (open with `optuna-dashboard optuna.journal`)
   clock.json       seconds the search has run, over all its drivers (for --time-budget)
+  tune-state.zip   Ray Tune's last saved state, one consistent copy (`resume` restores it)
   leaderboard.csv, curves.png, best_model/   written at the end
   refit.json       `refit`: its plan (configurations, seeds), members and MLflow runs
   refit/           `refit`: ensemble/ (every refit model and the weighted ensemble chosen
@@ -56,7 +57,9 @@ REFIT_TEST_JSON = f"{REFIT_DIR}/test.json"
 REPORT_DIR = "report"
 REFIT_FILE = "refit.json"
 CLOCK_FILE = "clock.json"
-SYNCED_FILES = (SEARCH_FILE, TRIALS_FILE, DRIVER_FILE, OPTUNA_FILE, CLOCK_FILE, REFIT_FILE)
+TUNE_STATE_FILE = "tune-state.zip"  # one consistent copy of Ray Tune's saved state (tune_state.py)
+SYNCED_FILES = (SEARCH_FILE, TRIALS_FILE, DRIVER_FILE, OPTUNA_FILE, CLOCK_FILE, REFIT_FILE,
+                TUNE_STATE_FILE)
 # Keys of a trial record (trials.json) that name the trial elsewhere; its key is the Tune id.
 RUN_ID = "mlflow_run_id"  # its MLflow run
 NUMBER = "number"  # its Optuna trial number (shown by optuna-dashboard, MLflow, leaderboard)

@@ -20,6 +20,7 @@ import optuna
 import ray
 from ray import tune
 from ray.tune.schedulers import FIFOScheduler
+from ray.tune.search import ConcurrencyLimiter
 
 from prixfixe_blocks.data.format.dataset import check_dataset
 from prixfixe_blocks.data.format.schema import dataset_checksum, open_dataset
@@ -67,6 +68,7 @@ from search.trainable import (
     fail_once_from_env,
     train_trial,
 )
+from search.tune_state import SnapshotSearchGenerator, prepare_tune_state
 from spaces import check_space, grid_size, grid_space, load_space, parse_fixes
 
 DEFAULT_TRIALS = 20
@@ -222,8 +224,7 @@ def resume_search(name: str, storage: str = "runs", tracking_uri: str | None = N
     if tracking_uri and tracking_uri != doc["tracking_uri"]:
         doc["tracking_uri"] = tracking_uri
         exp.write_json(SEARCH_FILE, doc)
-    if not tune.Tuner.can_restore(exp.tune_path):
-        raise ConfigError(f"search '{name}' at {exp.where} has no Ray Tune state to restore")
+    prepare_tune_state(exp)  # Tune's own copy may be torn by the kill (search/tune_state.py)
     opts = SearchOptions(**{**doc["options"], "address": address or doc["options"]["address"]})
     load_plugins(opts.plugins)  # before Tune unpickles the searcher's space
     print(SearchClock(exp, opts.time_budget).describe())
@@ -363,10 +364,12 @@ def make_tuner(prep: Prepared) -> Any:
     opts, exp = prep.opts, prep.exp
     scheduler = make_scheduler(scheduler_name(opts.objective, opts.scheduler), opts.epochs,
                                opts.grace_period, exp)
-    tune_config = tune.TuneConfig(
-        metric=METRIC, mode=MODE, search_alg=make_searcher(prep), scheduler=scheduler,
-        num_samples=prep.trials, max_concurrent_trials=opts.max_concurrent,
-        reuse_actors=REUSE_ACTORS,
+    searcher = make_searcher(prep)
+    if opts.max_concurrent:
+        searcher = ConcurrencyLimiter(searcher, max_concurrent=opts.max_concurrent)
+    tune_config = tune.TuneConfig(  # the generator keeps a consistent copy of Tune's state
+        metric=METRIC, mode=MODE, search_alg=SnapshotSearchGenerator(searcher, exp),
+        scheduler=scheduler, num_samples=prep.trials, reuse_actors=REUSE_ACTORS,
     )
     clock = SearchClock(exp, opts.time_budget)  # --time-budget over all drivers of the search
     run_config = tune.RunConfig(

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from search.experiment import CLOCK_FILE
+from search.experiment import CLOCK_FILE, ExperimentDir
+from search.tune_state import read_tune_state, tune_trials
 from tests.conftest import REPO
 from tests.search_support import (
     QUICK,
@@ -27,15 +28,21 @@ from tests.search_support import (
     wait_for,
 )
 
-TRIALS, EPOCHS, SETTLED_S, BUDGET = 6, 3, 1.5, 900
+TRIALS, EPOCHS, BUDGET = 6, 3, 900
+
+
+def _saved(root: Path, status: str) -> dict[str, dict]:
+    """The records of `status` whose trial is in Tune's saved state (the copy `resume` restores)
+    as ended (STOPPED) or not ended (RUNNING)."""
+    saved = tune_trials(read_tune_state(ExperimentDir(root)))
+    ended = status == "STOPPED"
+    return {k: r for k, r in read_trials(root).items() if r["status"] == status
+            and k in saved and (saved[k] == "TERMINATED") == ended}
 
 
 def _ready(root: Path) -> bool:
-    """ASHA stopped a trial and another trial runs, both in Tune's last state snapshot."""
-    settled = time.time() - SETTLED_S
-    records = [r for r in read_trials(root).values() if r["updated"] < settled]
-    return (any(r["status"] == "STOPPED" for r in records)
-            and any(r["status"] == "RUNNING" for r in records))
+    """ASHA stopped a trial and another trial runs, both in Tune's saved state."""
+    return bool(_saved(root, "STOPPED")) and bool(_saved(root, "RUNNING"))
 
 
 @pytest.mark.slow
@@ -54,13 +61,10 @@ def test_asha_decisions_survive_a_killed_driver(tmp_path_factory: pytest.TempPat
                               start_new_session=True)
     try:
         wait_for(lambda: _ready(root), 300, "a trial stopped by ASHA", proc=driver)
-        before = read_trials(root)
         time.sleep(1.0)  # let the clock be saved past the first driver's start-up
     finally:
         kill_driver(driver, ray_tmp)
-    settled = time.time() - SETTLED_S
-    stopped = {k: r for k, r in before.items()
-               if r["status"] == "STOPPED" and r["updated"] < settled}
+    stopped = _saved(root, "STOPPED")  # what Tune restores as ended
     assert stopped and all("stopped by ASHA" in r["stop_reason"] for r in stopped.values())
     used_first = float(json.loads((root / CLOCK_FILE).read_text())["elapsed_s"])
     assert used_first > 0
