@@ -183,7 +183,8 @@ def test_without_the_searchs_models_the_ensemble_is_the_top_mean(refit, tmp_path
     members = exp.path("refit/ensemble/members")
     shutil.copytree(refit["root"] / "refit" / "ensemble" / "members", members)
     models = {p.name: p for p in members.iterdir()}
-    zero = KmerRidge(np.zeros((N_FEATURES + 1, 1)), np.zeros(1), ("y",), 4.0, 0.5, 10)
+    targets = tuple(load_any_predictor(models["top1-seed0"], device="cpu").targets)
+    zero = KmerRidge(np.zeros((N_FEATURES + 1, 1)), np.zeros(1), targets, 4.0, 0.5, 10)
     plan = {**refit["plan"], "selection": {"stale": 1}}
     ensemble = write_ensemble(exp, refit["doc"], plan, models, Baseline(zero, "d", 10, 10))
     assert "no search model to judge the configurations by" in capsys.readouterr().out
