@@ -35,15 +35,7 @@ from typing import Any
 import numpy as np
 import ray
 
-from prixfixe_blocks.blocks.compose import count_parameters
-from prixfixe_blocks.data.schema import open_dataset
-from prixfixe_blocks.data.simulate import simulate
-from prixfixe_blocks.training.fit import fit
-from prixfixe_blocks.training.trainer import Trainer
-from search.experiment import TRIALS_FILE, open_experiment
-from search.lineage import code_version
-from search.mlflow_utils import resolve_tracking_uri
-from search.replay import (
+from benchmarks.replay import (
     FRACTIONS,
     METHODS,
     REPLAY_CONCURRENCY,
@@ -53,8 +45,17 @@ from search.replay import (
     efficiency,
     replay_search,
 )
-from search.replay_table import config_key, read_table, write_table
-from search.runner import SearchOptions, run_search
+from benchmarks.replay_table import config_key, read_table, write_table
+from prixfixe_blocks.blocks.compose import count_parameters
+from prixfixe_blocks.data.schema import open_dataset
+from prixfixe_blocks.data.simulate import simulate
+from prixfixe_blocks.training.fit import fit
+from prixfixe_blocks.training.trainer import Trainer
+from search.experiment import TRIALS_FILE, open_experiment
+from search.record.lineage import code_version
+from search.record.mlflow_utils import resolve_tracking_uri
+from search.run.driver import run_search
+from search.run.options import SearchOptions
 from spaces import config_to_spec, grid_size, grid_space, load_space, parse_fixes, sample_configs
 
 SPACE = "prixfixe-grid"

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from search.experiment import OPTUNA_FILE, SEARCH_FILE, TRIALS_FILE
-from search.mlflow_utils import RUNS_VIEW
+from search.record.mlflow_utils import RUNS_VIEW
 
 CHROMIUMS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 WINDOW = "1600,1000"

@@ -194,7 +194,7 @@ def test_ensemble_directories_are_checked(tmp_path: Path, refit) -> None:
 def test_without_a_test_split_the_table_says_its_figures_are_validation(
         tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     from search.experiment import ExperimentDir
-    from search.refit_eval import evaluate_refit
+    from search.refit.scores import evaluate_refit
 
     exp = ExperimentDir(tmp_path / "s")
     plan = {"data_dir": str(simulated_data(tmp_path_factory)), "seeds": [0, 1], "top": 1,

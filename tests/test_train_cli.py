@@ -131,7 +131,7 @@ def test_predict_bad_input_exits_2_and_writes_nothing(trained: dict[str, Path],
 
 
 def test_presets_lists_counts_blocks_and_components(capsys: pytest.CaptureFixture[str]) -> None:
-    from search import train_cli as cli
+    from search.commands import train as cli
 
     assert cli.cli_presets(None) == 0  # type: ignore[arg-type]
     text = capsys.readouterr().out

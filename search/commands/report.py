@@ -29,9 +29,9 @@ from search.experiment import (
     ExperimentDir,
     open_experiment,
 )
-from search.importance import param_importances
-from search.objectives import REPEAT_ATTR
-from search.report import (
+from search.record.tracking import RUN_ID, client_for
+from search.report.importance import param_importances
+from search.report.leaderboard import (
     METRIC,
     best_per_choice,
     status_counts,
@@ -39,9 +39,9 @@ from search.report import (
     write_curves_png,
     write_pareto_png,
 )
-from search.study import TUNE_ID_ATTR, load_study
-from search.tracking import RUN_ID, client_for
-from search.trainable import PARAMS
+from search.study.journal import TUNE_ID_ATTR, load_study
+from search.study.objectives import REPEAT_ATTR
+from search.trial.trainable import PARAMS
 
 SHOWN = 12  # importances listed per evaluator / choice in report.md
 FILES = {"importances": "importances.json", "choices": "choices.png", "curves": "curves.png",

@@ -21,7 +21,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial
 
-from search.trainable import METRIC
+from search.trial.trainable import METRIC
 
 TUNE_ID_ATTR = "tune_trial_id"  # an Optuna trial's user attribute: its Ray Tune trial id
 

@@ -22,7 +22,7 @@ from prixfixe_blocks.data.splits import TRAIN, VAL, part_rows, select_rows
 from prixfixe_blocks.training.model import build_model, torch_threads
 from prixfixe_blocks.training.plan import TrainPlan, format_duration, format_rate, make_plan
 from prixfixe_blocks.training.trainer import Trainer
-from search.searcher import ASHA_REDUCTION, first_rung
+from search.study.searcher import ASHA_REDUCTION, first_rung
 from spaces import config_to_spec, sample_configs
 
 ESTIMATE_SAMPLES = 4  # configurations sampled from the space for the estimate

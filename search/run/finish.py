@@ -13,8 +13,9 @@ from search.experiment import (
     ExperimentDir,
     copy_dir,
 )
-from search.mlflow_utils import browse_text, write_run_record
-from search.report import (
+from search.record.mlflow_utils import browse_text, write_run_record
+from search.record.tracking import RUN_ID, client_for, log_best_model, update_parent
+from search.report.leaderboard import (
     best_row,
     format_table,
     leaderboard_rows,
@@ -22,7 +23,6 @@ from search.report import (
     write_curves_png,
     write_leaderboard_csv,
 )
-from search.tracking import RUN_ID, client_for, log_best_model, update_parent
 
 TOP = 5
 

@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from search.experiment import DRIVER_FILE, OPTUNA_FILE, open_experiment
-from search.mlflow_utils import browse_text
-from search.report import (
+from search.record.mlflow_utils import browse_text
+from search.report.leaderboard import (
     DONE_STATES,
     METRIC,
     best_row,

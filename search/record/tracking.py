@@ -24,9 +24,9 @@ from prixfixe_blocks.spec import ROLES
 from prixfixe_blocks.training.export import WEIGHTS_FILE, load_model
 from prixfixe_blocks.training.fit import EPOCH_METRICS, Best
 from search.experiment import NUMBER, RUN_ID
-from search.lineage import dataset_input, source_tags
-from search.mlflow_utils import ensure_experiment, flat_params
-from search.report import (
+from search.record.lineage import dataset_input, source_tags
+from search.record.mlflow_utils import ensure_experiment, flat_params
+from search.report.leaderboard import (
     DONE_STATES,
     METRIC,
     best_row,

@@ -30,7 +30,7 @@ from prixfixe_blocks.evaluation.evaluate import (
 )
 from prixfixe_blocks.plugins import load_plugins
 from prixfixe_blocks.training.export import load_predictor, trained_on
-from search.mlflow_utils import RUN_FILE, read_run_record
+from search.record.mlflow_utils import RUN_FILE, read_run_record
 
 METRIC_PREFIX = "evaluate"
 NOT_LOGGED = ("weights",)  # JSON entries that are not metrics

@@ -22,7 +22,7 @@ from prixfixe_blocks.training.model import build_model
 from prixfixe_blocks.training.progress import Progress
 from prixfixe_blocks.training.seqio import read_sequences, write_predictions
 from prixfixe_blocks.training.trainer import Trainer
-from search.mlflow_utils import (
+from search.record.mlflow_utils import (
     ensure_experiment,
     flat_params,
     read_run_record,

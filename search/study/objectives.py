@@ -19,7 +19,7 @@ from prixfixe_blocks.blocks.compose import count_parameters
 from prixfixe_blocks.data.schema import open_dataset
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.training.model import build_model
-from search.trainable import METRIC, MODE, PARAMS
+from search.trial.trainable import METRIC, MODE, PARAMS
 from spaces.base import config_to_spec
 
 SINGLE, SIZE_AWARE = "r", "r,params"

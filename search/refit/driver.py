@@ -15,7 +15,6 @@ The top K's models form an ensemble model directory (`refit/ensemble/`, the memb
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from dataclasses import dataclass, replace
@@ -38,17 +37,13 @@ from search.experiment import (
     list_searches,
     open_experiment,
 )
-from search.refit_eval import evaluate_refit
-from search.refit_runs import RefitRecorder, member_key
-from search.report import leaderboard_rows
-from search.runner import (
-    MAX_FAILURES,
-    SearchOptions,
-    ray_session,
-    trial_resources,
-    trial_settings,
-)
-from search.trainable import (
+from search.refit.record import RefitRecorder, member_key
+from search.refit.scores import evaluate_refit
+from search.report.leaderboard import leaderboard_rows
+from search.run.options import SearchOptions
+from search.run.session import ray_session
+from search.run.tuner import MAX_FAILURES, trial_resources, trial_settings
+from search.trial.trainable import (
     METRIC,
     REFIT_CONFIG,
     REFIT_SEED,
@@ -246,10 +241,3 @@ def refit_search(opts: RefitOptions) -> dict[str, Any]:
               f"`prixfixe-search refit {exp.name} --resume` retries them")
     return {**summary, "missing": missing, "ensemble": str(ensemble) if ensemble else None}
 
-
-def cli_refit(args: argparse.Namespace) -> int:
-    """Handler of `prixfixe-search refit`."""
-    summary = refit_search(RefitOptions(
-        name=args.name, storage=args.storage, top=args.top, seeds=args.seeds,
-        presets=not args.no_presets, resume=args.resume, address=args.address))
-    return 0 if summary["ensemble"] and not summary["missing"] else 1

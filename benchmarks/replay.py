@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 from ray import tune
 
-from search.replay_table import ReplaySettings, ReplayTrial, read_table
-from search.runner import make_sampler, make_scheduler
-from search.searcher import ASHA_REDUCTION, DurableOptunaSearch
-from search.trainable import METRIC, MODE
+from benchmarks.replay_table import ReplaySettings, ReplayTrial, read_table
+from search.run.tuner import make_sampler, make_scheduler
+from search.study.searcher import ASHA_REDUCTION, DurableOptunaSearch
+from search.trial.trainable import METRIC, MODE
 from spaces import grid_space, load_space, parse_fixes
 
 FRACTIONS: tuple[float, ...] = (0.1, 0.2, 0.5)

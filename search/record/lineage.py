@@ -28,7 +28,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from prixfixe_blocks.data.schema import dataset_checksum
 from prixfixe_blocks.data.store import filesystem, normalize
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SOURCE_NAME = "prixfixe-search"
 DATA_CONTEXT = "training"  # the dataset input's context: trials train and validate on its folds
 _ARROW_TYPES = {  # Arrow column types of the dataset format -> MLflow schema types

@@ -25,7 +25,7 @@ from ray.tune.schedulers import ASHAScheduler
 
 from prixfixe_blocks.data.store import DATA_CHANGED
 from search.experiment import CLOCK_FILE, TRIALS_FILE, ExperimentDir
-from search.progress import trial_error
+from search.record.base import trial_error
 
 SAVE_EVERY_S = 5.0
 

@@ -47,9 +47,9 @@ from ray.tune.search.optuna import OptunaSearch
 
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.strategies.optim import MAX_WARMUP_FRACTION, ONECYCLE_PCT_START
-from search.objectives import REJECTED_ATTR, REPEAT_ATTR
-from search.study import TUNE_ID_ATTR
-from search.trainable import PARAMS
+from search.study.journal import TUNE_ID_ATTR
+from search.study.objectives import REJECTED_ATTR, REPEAT_ATTR
+from search.trial.trainable import PARAMS
 
 logger = logging.getLogger(__name__)
 MAX_REJECTED = 200  # samples above --max-params (or repeats) in a row before giving up

@@ -18,10 +18,11 @@ from prixfixe_blocks.data.schema import META_FILE
 from prixfixe_blocks.data.simulate import simulate
 from prixfixe_blocks.data.suite import PAIRS_FILE, SUITE_DIR, SUITE_FILE
 from prixfixe_blocks.evaluation.evaluate import BASELINE_KEY
-from search.evaluate_cli import evaluate_model, label_of, report
+from search.commands.evaluate import evaluate_model, label_of, report
 from search.experiment import SEARCH_FILE
-from search.mlflow_utils import resolve_tracking_uri
-from search.runner import SearchOptions, run_search
+from search.record.mlflow_utils import resolve_tracking_uri
+from search.run.driver import run_search
+from search.run.options import SearchOptions
 
 DEMO_FIXES = ["strategy.batch_size=128"]
 # ~13k sequences per epoch: enough steps for tiny models to learn the simulated promoters

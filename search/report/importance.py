@@ -23,7 +23,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from prixfixe_blocks.spec import ROLES
-from search.objectives import REPEAT_ATTR
+from search.study.objectives import REPEAT_ATTR
 
 MIN_TRIALS = 3  # fewer scored trials than this: no importances (and the report says so)
 PED_TOP_TRIALS = 5  # PED-ANOVA's top quantile holds at least this many trials where it can

@@ -30,9 +30,9 @@ from search.experiment import (
     RUN_ID,
     ExperimentDir,
 )
-from search.mlflow_utils import write_run_record
-from search.refit_runs import create_refit_run, member_key
-from search.tracking import client_for
+from search.record.mlflow_utils import write_run_record
+from search.record.tracking import client_for
+from search.refit.record import create_refit_run, member_key
 
 ENSEMBLE_RUN = "ensemble_run_id"  # refit.json: the ensemble's MLflow run
 ENSEMBLE_KEY = "ensemble"
