@@ -1,7 +1,7 @@
 """The replay side of the tabular search benchmark: the curve table and the trainable.
 
 Kept free of torch and MLflow so that the many short-lived Tune actors of a replayed search
-start in well under a second (`search.replay` runs the searches and scores them).
+start in well under a second (`benchmarks/replay.py` runs the searches and scores them).
 """
 
 from __future__ import annotations

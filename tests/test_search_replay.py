@@ -17,6 +17,7 @@ from benchmarks.replay import Method, best_so_far, efficiency, replay_search
 from benchmarks.replay_table import config_key, read_table, write_table
 from prixfixe_blocks.errors import DataError
 from spaces import grid_size, grid_space, load_space, parse_fixes, sample_configs
+from tests.conftest import REPO
 
 FIX = ["strategy=autosome", "first=autosome"]  # a 3 x 3 grid (core x final)
 EPOCHS = 4
@@ -105,5 +106,6 @@ def test_replay_trainable_starts_without_torch_or_mlflow() -> None:
     # torch and MLflow out of it is what lets 20 seeds x 3 methods replay in minutes.
     code = ("import sys, benchmarks.replay_table; "
             "print(sorted(m for m in ('torch', 'mlflow') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=REPO)
     assert out.stdout.strip() == "[]"

@@ -3,8 +3,8 @@
 Everything goes under `--dir`: `data/` (simulated, with its `test_suite/`), `runs/` (the
 experiment directory) and `mlflow.db`. A second demo in the same directory reuses the data and
 starts a new search (`demo-2`, ...). The best model is scored on the simulated test suite
-exactly as `prixfixe-search evaluate --suite ... --pairs ...` scores it (search/evaluate_cli.py),
-beside the k-mer ridge baseline.
+exactly as `prixfixe-search evaluate --suite ... --pairs ...` scores it
+(search/commands/evaluate.py), beside the k-mer ridge baseline.
 """
 
 from __future__ import annotations

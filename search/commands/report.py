@@ -2,7 +2,7 @@
 and artifacts of the search's MLflow parent run (under `report/`).
 
 - importances.json: Optuna's fANOVA and PED-ANOVA importances and the per-choice view
-  (search/importance.py explains which trials and parameters each uses);
+  (search/report/importance.py explains which trials and parameters each uses);
 - choices.png: the best validation r per first / core / final block, encoding and target;
 - curves.png: the learning curves;
 - pareto.png, pareto.csv: validation r vs parameter count and the Pareto front (a search run

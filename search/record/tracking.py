@@ -1,6 +1,6 @@
 """MLflow for a search: one parent run per search, one nested run per trial, never twice.
 
-All logging happens in the driver (from the trial recorder, search/progress.py), so trials on
+All logging happens in the driver (from the recorders, search/record/base.py), so trials on
 other nodes need no access to the tracking store. Ray's MLflowLoggerCallback would open a second
 run for a resumed trial and leave the first RUNNING; here a trial's run id is kept in its record
 (`mlflow_run_id` in trials.json) and, failing that, looked up by the tags `trial_id` + parent

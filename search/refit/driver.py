@@ -10,7 +10,7 @@ every epoch and resumable (`refit NAME --resume`, or the same command again: Tun
 `refit-tune/` is restored). Each trial has a nested MLflow run under the search's parent run.
 The top K's models form an ensemble model directory (`refit/ensemble/`, the members' mean;
 `predict` and `evaluate` take it), then everything is scored on the test split
-(search/refit_eval.py).
+(search/refit/scores.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The search's Optuna study as optuna-dashboard shows it: named objective, described study,
 trials linked to their Tune trial and MLflow run.
 
-The searcher (search/searcher.py) tags each Optuna trial with its Tune trial id when it asks
+The searcher (search/study/searcher.py) tags each Optuna trial with its Tune trial id when it asks
 for it; the trial recorder then finds the trial by that id in the journal, takes its number
 (the number optuna-dashboard shows, used in MLflow run names and the leaderboard) and adds the
 MLflow run id (user attribute `mlflow_run_id`, as in trials.json). Both write the same journal

@@ -22,7 +22,7 @@ it (same machine) is kept.
 
 ASHA's first rung comes after the learning-rate warm-up (`first_rung`).
 
-Size-aware searches (search/objectives.py): with a list of metrics the study is multi-objective
+Size-aware searches (objectives.py): with a list of metrics the study is multi-objective
 (Optuna takes no intermediate values then; a trial's values are its metrics at its end), and
 with `max_params` + `count` a sampled configuration above the limit is told PRUNED (user
 attribute `rejected`) and sampled again before Tune ever starts it. A sampled configuration
