@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,13 +47,13 @@ def trial_error(trial: Any) -> str:
 
 
 class Recorder(Callback):
-    """Keeps `entries` (saved by `save`) and each trial's MLflow run; holds only the experiment
-    directory so it pickles cleanly (Tune saves its callbacks with the experiment)."""
+    """Keeps `doc` (the JSON file `FILE` holding the entries) and each trial's MLflow run; holds
+    only the experiment directory so it pickles cleanly (Tune saves its callbacks)."""
+
+    FILE: str  # the entries' file in the experiment directory
 
     def __init__(self, exp: ExperimentDir) -> None:
         self.exp = exp
-        self._search: dict[str, Any] | None = None
-        self._runs: TrialRuns | None = None
         self._listener: Listener | None = None
         self._start = time.time()
 
@@ -69,10 +70,6 @@ class Recorder(Callback):
 
     def new_run(self, entry: dict[str, Any]) -> str:
         """The id of the entry's MLflow run when the entry has none: found, else created."""
-        raise NotImplementedError
-
-    def save(self) -> None:
-        """Write the entries' file."""
         raise NotImplementedError
 
     def name(self, entry: dict[str, Any]) -> str:
@@ -114,18 +111,22 @@ class Recorder(Callback):
         self.changed()
 
     # -- shared state ----------------------------------------------------------------------------
-    @property
+    @cached_property
+    def doc(self) -> dict[str, Any]:
+        """`FILE`'s content, read once; `save` writes it back."""
+        return self.exp.read_json(self.FILE, {})
+
+    def save(self) -> None:
+        self.exp.write_json(self.FILE, self.doc)
+
+    @cached_property
     def search(self) -> dict[str, Any]:
         """search.json (tracking URI, experiment and parent run, run overrides)."""
-        if self._search is None:
-            self._search = self.exp.read_json(SEARCH_FILE, {})
-        return self._search
+        return self.exp.read_json(SEARCH_FILE, {})
 
-    @property
+    @cached_property
     def runs(self) -> TrialRuns:
-        if self._runs is None:
-            self._runs = TrialRuns(self.search)
-        return self._runs
+        return TrialRuns(self.search)
 
     @property
     def listener(self) -> Listener:

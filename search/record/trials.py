@@ -48,17 +48,17 @@ def stop_reason(record: dict[str, Any], epochs: int, time_budget: float | None,
 class TrialRecorder(Recorder):
     """Keeps trials.json and each trial's MLflow run and Optuna links."""
 
+    FILE = TRIALS_FILE
+
     def __init__(self, exp: ExperimentDir) -> None:
         super().__init__(exp)
-        self._records: dict[str, dict[str, Any]] | None = None
         self._study: Any = None
         self._reconciled = False
 
     @property
     def records(self) -> dict[str, dict[str, Any]]:
-        if self._records is None:
-            self._records = self.exp.read_json(TRIALS_FILE, {})
-        return self._records
+        """trials.json: trial id -> record."""
+        return self.doc
 
     @property
     def study(self) -> Any:
@@ -92,9 +92,6 @@ class TrialRecorder(Recorder):
         if optuna_trial is not None:
             set_trial_attrs(study, optuna_trial, {RUN_ID: run_id})
         return run_id
-
-    def save(self) -> None:
-        self.exp.write_json(TRIALS_FILE, self.records)
 
     def name(self, entry: dict[str, Any]) -> str:
         return f"trial {trial_label(entry)} ({entry['trial_id']})"

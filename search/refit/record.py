@@ -13,7 +13,7 @@ from typing import Any
 
 from mlflow.entities import Param
 
-from search.experiment import REFIT_FILE, ExperimentDir
+from search.experiment import REFIT_FILE
 from search.record.base import Listener, Recorder
 from search.record.display import LineDisplay
 from search.record.lineage import dataset_input, source_tags
@@ -71,15 +71,12 @@ def member_run(search: dict[str, Any], config: dict[str, Any], seed: int) -> str
 class RefitRecorder(Recorder):
     """Keeps refit.json's members and their MLflow runs."""
 
-    def __init__(self, exp: ExperimentDir) -> None:
-        super().__init__(exp)
-        self._plan: dict[str, Any] | None = None
+    FILE = REFIT_FILE
 
     @property
     def plan(self) -> dict[str, Any]:
-        if self._plan is None:
-            self._plan = self.exp.read_json(REFIT_FILE)
-        return self._plan
+        """refit.json: configurations, seeds, members."""
+        return self.doc
 
     def _config(self, member: dict[str, Any]) -> dict[str, Any]:
         return self.plan["configs"][int(member[REFIT_CONFIG])]
@@ -90,9 +87,6 @@ class RefitRecorder(Recorder):
 
     def new_run(self, entry: dict[str, Any]) -> str:
         return member_run(self.search, self._config(entry), int(entry[REFIT_SEED]))
-
-    def save(self) -> None:
-        self.exp.write_json(REFIT_FILE, self.plan)
 
     def name(self, entry: dict[str, Any]) -> str:
         return f"refit {member_key(self._config(entry)['key'], int(entry[REFIT_SEED]))}"
