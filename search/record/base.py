@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from ray.tune import Callback
 
 from search.experiment import RUN_ID, SEARCH_FILE, ExperimentDir
+from search.record.display import LineDisplay
 from search.record.tracking import TrialRuns
 from search.report.leaderboard import FAILED
 
@@ -81,7 +82,8 @@ class Recorder(Callback):
         raise NotImplementedError
 
     def make_listener(self) -> Listener:
-        raise NotImplementedError
+        """Whom events are told (default: one printed line each)."""
+        return LineDisplay()
 
     def link(self, entry: dict[str, Any]) -> str:
         """The run id of a starting trial (a subclass may link other names first)."""

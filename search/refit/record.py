@@ -14,8 +14,7 @@ from typing import Any
 from mlflow.entities import Param
 
 from search.experiment import REFIT_FILE
-from search.record.base import Listener, Recorder
-from search.record.display import LineDisplay
+from search.record.base import Recorder
 from search.record.lineage import dataset_input, source_tags
 from search.record.mlflow_utils import flat_params
 from search.record.tracking import OPTUNA_TAG, PARENT_TAG, client_for
@@ -90,9 +89,6 @@ class RefitRecorder(Recorder):
 
     def name(self, entry: dict[str, Any]) -> str:
         return f"refit {member_key(self._config(entry)['key'], int(entry[REFIT_SEED]))}"
-
-    def make_listener(self) -> Listener:
-        return LineDisplay()
 
     def started(self, entry: dict[str, Any], resumed: bool) -> str:
         return f"started ({self._config(entry)['epochs']} epochs on {FIT_ROWS})"
