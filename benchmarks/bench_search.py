@@ -36,7 +36,8 @@ sys.path.insert(0, str(REPO))  # tests.s3_support: the S3-compatible test server
 from prixfixe_blocks.data.simulate.simulator import simulate  # noqa: E402
 from prixfixe_blocks.training.trainer import Trainer  # noqa: E402
 from search.experiment import TRIALS_FILE  # noqa: E402
-from search.runner import SearchOptions, run_search  # noqa: E402
+from search.run.driver import run_search  # noqa: E402
+from search.run.options import SearchOptions  # noqa: E402
 from spaces import config_to_spec, load_space, sample_configs  # noqa: E402
 from tests.s3_support import MotoS3  # noqa: E402
 

@@ -25,7 +25,7 @@ from prixfixe_blocks.spec import ROLES, ModelSpec
 from prixfixe_blocks.training.fit import fit
 from prixfixe_blocks.training.trainer import Trainer
 from search.cli import main as cli_main
-from search.evaluate_cli import evaluate_model
+from search.commands.evaluate import evaluate_model
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dream"
 PRESETS = ("dream-cnn", "dream-rnn", "dream-attn")

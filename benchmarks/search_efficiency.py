@@ -35,15 +35,10 @@ from typing import Any
 import numpy as np
 import ray
 
-from prixfixe_blocks.blocks.compose import count_parameters
-from prixfixe_blocks.data.format.schema import open_dataset
-from prixfixe_blocks.data.simulate.simulator import simulate
-from prixfixe_blocks.training.fit import fit
-from prixfixe_blocks.training.trainer import Trainer
-from search.experiment import TRIALS_FILE, open_experiment
-from search.lineage import code_version
-from search.mlflow_utils import resolve_tracking_uri
-from search.replay import (
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # benchmarks.replay (Ray workers find it from the cwd)
+
+from benchmarks.replay import (  # noqa: E402
     FRACTIONS,
     METHODS,
     REPLAY_CONCURRENCY,
@@ -53,9 +48,18 @@ from search.replay import (
     efficiency,
     replay_search,
 )
-from search.replay_table import config_key, read_table, write_table
-from search.runner import SearchOptions, run_search
-from spaces import config_to_spec, grid_size, grid_space, load_space, parse_fixes, sample_configs
+from benchmarks.replay_table import config_key, read_table, write_table  # noqa: E402
+from prixfixe_blocks.blocks.compose import count_parameters  # noqa: E402
+from prixfixe_blocks.data.format.schema import open_dataset  # noqa: E402
+from prixfixe_blocks.data.simulate.simulator import simulate  # noqa: E402
+from prixfixe_blocks.training.fit import fit  # noqa: E402
+from prixfixe_blocks.training.trainer import Trainer  # noqa: E402
+from search.experiment import TRIALS_FILE, open_experiment  # noqa: E402
+from search.record.lineage import code_version  # noqa: E402
+from search.record.mlflow_utils import resolve_tracking_uri  # noqa: E402
+from search.run.driver import run_search  # noqa: E402
+from search.run.options import SearchOptions  # noqa: E402
+from spaces import config_to_spec, grid_size, grid_space, load_space, parse_fixes, sample_configs  # noqa: E402
 
 SPACE = "prixfixe-grid"
 

@@ -27,9 +27,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from search.companion import companion_name
 from search.experiment import OPTUNA_FILE, SEARCH_FILE, TRIALS_FILE
-from search.mlflow_utils import run_url, runs_url
+from search.record.mlflow_utils import run_url, runs_url
+from search.study.companion import companion_name
 
 CHROMIUMS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 WINDOW = "1800,1000"  # wide enough for the saved view's columns beside MLflow's side panel

@@ -13,7 +13,7 @@ from prixfixe_blocks.data.format.suite_tsv import PAIRS_FILE, SUITE_DIR, SUITE_F
 from prixfixe_blocks.data.simulate.simulator import simulate
 from prixfixe_blocks.training.export import META_FILE
 from search.cli import main
-from search.mlflow_utils import RUN_FILE, read_run_record
+from search.record.mlflow_utils import RUN_FILE, read_run_record
 from tests.evaluate_support import split_dataset
 
 torch.set_num_threads(2)

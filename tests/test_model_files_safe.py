@@ -36,9 +36,9 @@ from prixfixe_blocks.training.fit import Best
 from prixfixe_blocks.training.trainer import Trainer
 from prixfixe_blocks.training.weights import WEIGHTS_FILE, atomic_torch_save, write_weights
 from search.cli import main as cli_main
-from search.mlflow_utils import ensure_experiment
-from search.refit_eval import score_models
-from search.tracking import log_best_model
+from search.record.mlflow_utils import ensure_experiment
+from search.record.tracking import log_best_model
+from search.refit.scores import score_models
 from tests.conftest import REPO
 from tests.train_support import make_dream_dataset, tiny_spec
 

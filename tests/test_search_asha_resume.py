@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from search.experiment import CLOCK_FILE, ExperimentDir
-from search.tune_state import read_tune_state, tune_trials
+from search.run.tune_state import read_tune_state, tune_trials
 from tests.conftest import REPO
 from tests.search_support import (
     QUICK,

@@ -11,11 +11,11 @@ import optuna
 import pytest
 
 from prixfixe_blocks.data.format.schema import dataset_checksum
-from search.lineage import dataset_doc, dataset_input, source_tags
-from search.mlflow_utils import browse_text, runs_url
-from search.progress import LineDisplay, LiveDisplay, make_display
-from search.searcher import DurableOptunaSearch
-from search.study import TUNE_ID_ATTR, describe_study, journal_storage, load_study
+from search.record.display import LineDisplay, LiveDisplay, make_display
+from search.record.lineage import dataset_doc, dataset_input, source_tags
+from search.record.mlflow_utils import browse_text, runs_url
+from search.study.journal import TUNE_ID_ATTR, describe_study, journal_storage, load_study
+from search.study.searcher import DurableOptunaSearch
 from tests.search_support import simulated_data
 from tests.test_search_report import record
 

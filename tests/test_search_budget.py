@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from prixfixe_blocks.errors import ConfigError
-from search.budget import (
+from search.run.budget import (
     MEMORY_FRACTION,
     MIN_TRIALS,
     USABLE_FRACTION,
@@ -73,7 +73,7 @@ def test_a_budget_too_short_for_anything_says_so() -> None:
 def test_peak_memory_of_a_call_is_measured() -> None:
     import numpy as np
 
-    from search.budget_costs import measure_peak
+    from search.run.budget_costs import measure_peak
 
     def allocate() -> int:
         block = np.ones(400 * 2**20 // 8)  # 400 MB, touched

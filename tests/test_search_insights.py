@@ -9,8 +9,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.importance import FANOVA, PED_ANOVA, param_importances, scored_trials
-from search.report import best_per_choice, write_choices_png
+from search.report.importance import FANOVA, PED_ANOVA, param_importances, scored_trials
+from search.report.leaderboard import best_per_choice, write_choices_png
 from tests.test_search_report import record
 
 

@@ -11,9 +11,9 @@ import optuna
 import pytest
 
 from search.experiment import OPTUNA_FILE, TRIALS_FILE, open_experiment
-from search.finish import account_for_lost
-from search.report import LOST, leaderboard_rows, status_counts
-from search.study import TUNE_ID_ATTR, journal_storage, load_study
+from search.report.leaderboard import LOST, leaderboard_rows, status_counts
+from search.run.finish import account_for_lost
+from search.study.journal import TUNE_ID_ATTR, journal_storage, load_study
 
 
 def test_dropped_and_unfinished_trials_are_counted_lost(tmp_path: Path,

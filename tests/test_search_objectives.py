@@ -18,9 +18,9 @@ from prixfixe_blocks.data.format.schema import open_dataset
 from prixfixe_blocks.presets import get_preset
 from prixfixe_blocks.training.model import check_spec
 from search.cli import main as cli_main
-from search.objectives import REJECTED_ATTR, ParamCounter
-from search.searcher import DurableOptunaSearch
-from search.study import TUNE_ID_ATTR, journal_storage, load_study
+from search.study.journal import TUNE_ID_ATTR, journal_storage, load_study
+from search.study.objectives import REJECTED_ATTR, ParamCounter
+from search.study.searcher import DurableOptunaSearch
 from spaces.base import config_to_spec
 from tests.search_support import QUICK, mlflow_runs, read_trials, simulated_data
 

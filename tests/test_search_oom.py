@@ -10,8 +10,8 @@ from typing import Any
 from ray.air.execution._internal.actor_manager import RayActorManager
 from ray.exceptions import OutOfMemoryError, RayActorError
 
-from search.oom import handle_killed_workers, oom_reason
-from search.progress import trial_error
+from search.record.trials import trial_error
+from search.trial.oom import handle_killed_workers, oom_reason
 
 RAY_MESSAGE = (
     "Task was killed due to the node running low on memory.\nMemory on the node (IP: 10.0.0.1, "

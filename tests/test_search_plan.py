@@ -14,9 +14,9 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
 from search.cli import main as cli_main
-from search.estimate import Resources, asha_rungs, expected_epochs, parallel_trials
-from search.searcher import first_rung
-from search.study import study_counts
+from search.run.estimate import Resources, asha_rungs, expected_epochs, parallel_trials
+from search.study.journal import study_counts
+from search.study.searcher import first_rung
 from tests.search_support import QUICK, read_trials, run_cli, simulated_data
 
 DIVERGING = '''

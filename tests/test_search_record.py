@@ -12,9 +12,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from search.experiment import OPTUNA_FILE, SEARCH_FILE, TRIALS_FILE, ExperimentDir
-from search.progress import TrialRecorder
-from search.study import TUNE_ID_ATTR, journal_storage, load_study
-from search.tracking import RUN_ID, TrialRuns, start_parent_run
+from search.record.tracking import RUN_ID, TrialRuns, start_parent_run
+from search.record.trials import TrialRecorder
+from search.study.journal import TUNE_ID_ATTR, journal_storage, load_study
 
 CONFIG = {"first": "bhi", "core": "autosome", "final": "autosome", "strategy": "autosome"}
 TUNE_IDS = ("aaaa0001", "bbbb0002", "cccc0003", "dddd0004")

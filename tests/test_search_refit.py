@@ -34,8 +34,8 @@ from prixfixe_blocks.training.metrics import pearson
 from prixfixe_blocks.training.weights import WEIGHTS_FILE
 from search.cli import main as cli_main
 from search.experiment import ExperimentDir
-from search.refit import write_ensemble
-from search.refit_select import selection_text, write_selected
+from search.refit.driver import write_ensemble
+from search.refit.select import selection_text, write_selected
 from tests.search_support import QUICK, mlflow_runs, simulated_data
 
 TRIALS, EPOCHS, TOP, SEEDS = 3, 2, 2, 2
@@ -296,7 +296,8 @@ def test_ensemble_directories_are_checked(tmp_path: Path, refit) -> None:
 
 def test_without_a_test_split_the_table_says_its_figures_are_validation(
         tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
-    from search.refit_eval import evaluate_refit
+    from search.experiment import ExperimentDir
+    from search.refit.scores import evaluate_refit
 
     exp = ExperimentDir(tmp_path / "s")
     plan = {"data_dir": str(simulated_data(tmp_path_factory)), "seeds": [0, 1], "top": 1,

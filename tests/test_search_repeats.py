@@ -9,10 +9,10 @@ from pathlib import Path
 import optuna
 from ray.tune.search import Searcher
 
-from search.importance import scored_trials
-from search.objectives import REPEAT_ATTR
-from search.searcher import DurableOptunaSearch
-from search.study import journal_storage, load_study
+from search.report.importance import scored_trials
+from search.study.journal import journal_storage, load_study
+from search.study.objectives import REPEAT_ATTR
+from search.study.searcher import DurableOptunaSearch
 
 CELLS = {"a": 0.1, "b": 0.5, "c": 0.3}
 METRIC = "best_val_pearson"

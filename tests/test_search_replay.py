@@ -13,10 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 import ray
 
+from benchmarks.replay import Method, best_so_far, efficiency, replay_search
+from benchmarks.replay_table import config_key, read_table, write_table
 from prixfixe_blocks.errors import DataError
-from search.replay import Method, best_so_far, efficiency, replay_search
-from search.replay_table import config_key, read_table, write_table
 from spaces import grid_size, grid_space, load_space, parse_fixes, sample_configs
+from tests.conftest import REPO
 
 FIX = ["strategy=autosome", "first=autosome"]  # a 3 x 3 grid (core x final)
 EPOCHS = 4
@@ -103,7 +104,8 @@ def test_replay_without_early_stopping_spends_whole_trials(tmp_path: Path, ray_l
 def test_replay_trainable_starts_without_torch_or_mlflow() -> None:
     # Every replayed trial starts a Tune actor that imports the trainable's module: keeping
     # torch and MLflow out of it is what lets 20 seeds x 3 methods replay in minutes.
-    code = ("import sys, search.replay_table; "
+    code = ("import sys, benchmarks.replay_table; "
             "print(sorted(m for m in ('torch', 'mlflow') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=REPO)
     assert out.stdout.strip() == "[]"

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from prixfixe_blocks.training.fit import Best
-from search.progress import STOPPED_BY, stop_reason
-from search.report import format_table, leaderboard_rows, write_curves_png
-from search.trainable import trial_number
+from search.record.trials import STOPPED_BY, stop_reason
+from search.report.leaderboard import format_table, leaderboard_rows, write_curves_png
+from search.trial.trainable import trial_number
 
 
 def record(index: int, best: float | None, status: str = "FINISHED") -> dict:

@@ -10,12 +10,12 @@ import pytest
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from prixfixe_blocks.errors import ConfigError
-from search import resources
 from search.experiment import CLOCK_FILE, TRIALS_FILE, ExperimentDir
-from search.resources import autoscaler_gpus, trial_gpus
-from search.resumable import SearchClock
-from search.runner import make_scheduler
-from search.trainable import METRIC
+from search.run import resources
+from search.run.resources import autoscaler_gpus, trial_gpus
+from search.run.resumable import SearchClock
+from search.run.tuner import make_scheduler
+from search.trial.trainable import METRIC
 from tests.conftest import REPO
 
 

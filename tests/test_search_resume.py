@@ -12,7 +12,7 @@ import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from search.study import study_counts
+from search.study.journal import study_counts
 from tests.conftest import REPO
 from tests.search_support import (
     QUICK,

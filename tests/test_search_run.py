@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from search.cli import main as cli_main
-from search.mlflow_utils import run_url
-from search.mlflow_view import BEST_SUFFIX
+from search.record.mlflow_utils import run_url
+from search.record.mlflow_view import BEST_SUFFIX
 from tests.search_support import QUICK, mlflow_runs, read_trials, simulated_data
 
 TRIALS, EPOCHS = 6, 2
@@ -93,7 +93,7 @@ def test_mlflow_has_one_parent_and_a_nested_run_per_trial(search: dict[str, Any]
 
 
 def test_stopped_trials_finish_in_mlflow_and_are_pruned_in_optuna(search: dict[str, Any]) -> None:
-    from search.study import load_study
+    from search.study.journal import load_study
 
     records = read_trials(search["root"])
     stopped = {tid for tid, r in records.items() if r["status"] == "STOPPED"}
@@ -121,7 +121,7 @@ def test_one_identifier_story_across_mlflow_optuna_and_the_leaderboard(
         search: dict[str, Any]) -> None:
     import csv
 
-    from search.study import load_study
+    from search.study.journal import load_study
 
     records = read_trials(search["root"])
     study = load_study(search["root"] / "optuna.journal", "small")
@@ -152,7 +152,7 @@ def test_runs_carry_source_and_dataset_inputs_and_no_placeholder_metrics(
     from mlflow.tracking import MlflowClient
 
     from prixfixe_blocks.data.format.schema import dataset_checksum, open_dataset
-    from search.lineage import source_tags
+    from search.record.lineage import source_tags
 
     client = MlflowClient(search["doc"]["tracking_uri"])
     meta = open_dataset(search["data"])

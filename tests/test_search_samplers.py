@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from ray import cloudpickle
 
-from search.runner import make_sampler
-from search.searcher import DurableOptunaSearch
-from search.study import journal_storage
+from search.run.driver import make_sampler
+from search.study.journal import journal_storage
+from search.study.searcher import DurableOptunaSearch
 from spaces import load_space
 
 

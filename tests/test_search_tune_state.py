@@ -18,7 +18,7 @@ from ray.tune.search import ConcurrencyLimiter, Searcher
 
 from prixfixe_blocks.errors import ConfigError
 from search.experiment import TUNE_DIR, TUNE_STATE_FILE, ExperimentDir
-from search.tune_state import (
+from search.run.tune_state import (
     SnapshotSearchGenerator,
     prepare_tune_state,
     read_tune_state,

@@ -11,9 +11,8 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from search.companion import COMPANION_ATTR, companion_name, write_companion
-from search.mlflow_utils import PORT_ENV, runs_url
-from search.mlflow_view import (
+from search.record.mlflow_utils import PORT_ENV, runs_url
+from search.record.mlflow_view import (
     BEST_SUFFIX,
     BEST_TAG,
     COMMON_PARAMS,
@@ -21,11 +20,11 @@ from search.mlflow_view import (
     mark_best,
     refresh_view,
 )
-from search.objectives import REPEAT_ATTR
-from search.report import markdown_table
-from search.searcher import DurableOptunaSearch
-from search.study import describe_study, journal_storage, load_study
-from search.tracking import TrialRuns, start_parent_run
+from search.record.tracking import TrialRuns, markdown_table, start_parent_run
+from search.study.companion import COMPANION_ATTR, companion_name, write_companion
+from search.study.journal import describe_study, journal_storage, load_study
+from search.study.objectives import REPEAT_ATTR
+from search.study.searcher import DurableOptunaSearch
 from tests.test_search_browse import result, space
 
 

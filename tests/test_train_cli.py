@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from search.train_cli import train_spec
 
 from prixfixe_blocks.blocks.compose import count_parameters
 from prixfixe_blocks.blocks.registry import make_config, width_params
@@ -22,7 +23,6 @@ from prixfixe_blocks.training.seqio import read_sequences
 from prixfixe_blocks.training.weights import WEIGHTS_FILE
 from search.cli import build_parser
 from search.cli import main as cli_main
-from search.train_cli import train_spec
 from spaces import load_space
 from spaces.prixfixe import dream_presets
 from tests.train_support import make_dream_dataset
@@ -143,7 +143,7 @@ def test_predict_bad_input_exits_2_and_writes_nothing(trained: dict[str, Path],
 
 
 def test_presets_lists_counts_blocks_and_components(capsys: pytest.CaptureFixture[str]) -> None:
-    from search import train_cli as cli
+    from search.commands import train as cli
 
     assert cli.cli_presets(None) == 0  # type: ignore[arg-type]
     text = capsys.readouterr().out

@@ -23,7 +23,7 @@ from prixfixe_blocks.training.plan import format_duration, make_plan
 from prixfixe_blocks.training.progress import Progress
 from prixfixe_blocks.training.trainer import Trainer
 from search.cli import build_parser
-from search.train_cli import train_spec
+from search.commands.train import train_spec
 from tests.train_support import make_dream_dataset, tiny_spec
 
 torch.set_num_threads(2)

@@ -6,7 +6,6 @@ the ``data info`` command. Writing lives in ``prixfixe_blocks.data.write.writer`
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -212,13 +211,3 @@ def summary(meta: DatasetMeta) -> str:
                      f"range {st['min']:.4g}..{st['max']:.4g}")
     return "\n".join(lines)
 
-
-def cli_info(args: argparse.Namespace) -> int:
-    """``data info``: print the summary; with --verify also check every shard's checksum."""
-    files = DatasetFiles(args.dataset)
-    meta = open_dataset(files)
-    print(summary(meta))
-    if args.verify:
-        verify_dataset(files, meta)
-        print(f"verified: {len(meta.shards)} shard(s), checksums and row counts match")
-    return 0

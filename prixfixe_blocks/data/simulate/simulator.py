@@ -35,7 +35,6 @@ byte-identical shards and suite files.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -110,14 +109,4 @@ def simulate(out: str | Path, rows: int, *, seed: int = 0, test_rows: int | None
         write_test_suite(writer.tmp / SUITE_DIR, seed, test_rows, TARGET)
         meta = writer.commit({"test_rows_per_subset": test_rows})
     return {"rows": meta.rows["total"], "seconds": time.perf_counter() - t0}
-
-
-def cli_simulate(args: argparse.Namespace) -> int:
-    """``data simulate``: generate the dataset and print rows and rows/s."""
-    result = simulate(args.out, args.rows, seed=args.seed, test_rows=args.test_rows,
-                      shard_rows=args.shard_rows, overwrite=args.overwrite)
-    rate = result["rows"] / max(result["seconds"], 1e-9)
-    print(f"wrote {result['rows']:,} rows (+ {SUITE_DIR}/) to {args.out} "
-          f"in {result['seconds']:.1f} s ({rate:,.0f} rows/s)")
-    return 0
 

@@ -9,7 +9,6 @@ first bad row stops the conversion with a ``DataError`` naming file, line and fi
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -25,7 +24,6 @@ from prixfixe_blocks.data.format.plasmid import load_plasmid
 from prixfixe_blocks.data.format.schema import stable_fold
 from prixfixe_blocks.data.format.splits import (
     SPLIT_COLUMN,
-    TRAIN,
     canonical_split,
     canonical_splits,
 )
@@ -373,24 +371,3 @@ class _NullFile:
     def write(self, text: str) -> int:
         return len(text)
 
-
-def cli_convert(args: argparse.Namespace) -> int:
-    """``data convert``: run the conversion and print a one-line summary."""
-    fmt = input_format(args.format, args.sequence_col, args.target_cols, args.split_col)
-    inputs = args.input if isinstance(args.input, list) else [args.input]
-    file_splits = ([s.strip() for s in args.file_splits.split(",")] if args.file_splits
-                   else None)
-    result = convert(inputs, args.out, fmt, plasmid=args.plasmid, shard_rows=args.shard_rows,
-                     chunk_rows=args.chunk_rows, n_folds=args.folds,
-                     skip_invalid=args.skip_invalid, overwrite=args.overwrite,
-                     progress=sys.stderr.isatty() or args.progress, file_splits=file_splits)
-    print(f"wrote {result.rows:,} rows to {args.out}")
-    if result.rejected or args.skip_invalid:
-        print(f"rejected {result.rejected:,} invalid rows -> {result.rejects_path}")
-    if result.splits:
-        print("splits: " + ", ".join(f"{k} {v:,}" for k, v in result.splits.items()))
-    if fmt.split_col and not file_splits and result.splits.get(TRAIN) == result.rows:
-        print(f"note: column '{fmt.split_col}' puts every row in 'train' (no val or test rows); "
-              "if the inputs are separate train/val/test files, convert them with "
-              "--file-splits train,val,test")
-    return 0

@@ -14,7 +14,6 @@ directory (the simulator's ``test_suite/``) is carried over.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 from pathlib import Path
@@ -142,14 +141,4 @@ def _link_or_copy(src: str | Path, dst: str | Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copy2(src, dst)
-
-
-def cli_split(args: argparse.Namespace) -> int:
-    """``data split``: assign splits and print the counts."""
-    meta = split_dataset(args.dataset, args.test_fraction, args.val_fraction, seed=args.seed,
-                         overwrite=args.overwrite)
-    total = meta.rows["total"]
-    shares = ", ".join(f"{k} {v:,} ({v / total:.1%})" for k, v in meta.splits.items())
-    print(f"split {args.dataset}: {shares}; seed {args.seed}")
-    return 0
 

@@ -1,0 +1,38 @@
+"""Handlers of `prixfixe-search run` and `resume`."""
+
+from __future__ import annotations
+
+import argparse
+
+from search.run.driver import dry_run, resume_search, run_search
+from search.run.options import SearchOptions
+
+
+def options_from_args(args: argparse.Namespace) -> SearchOptions:
+    """SearchOptions from the `run` subcommand's arguments."""
+    return SearchOptions(
+        data=args.data, name=args.name, space=args.space, trials=args.trials,
+        epochs=args.epochs, sampler=args.sampler, scheduler=args.scheduler,
+        max_concurrent=args.max_concurrent, gpus_per_trial=args.gpus_per_trial,
+        cpus_per_trial=args.cpus_per_trial, storage=args.storage,
+        tracking_uri=args.tracking_uri, seed=args.seed, time_budget=args.time_budget,
+        address=args.address, fix=list(args.fix), batches_per_epoch=args.batches_per_epoch,
+        schedule=args.schedule, grace_period=args.grace_period, width=args.width,
+        enqueue_presets=not args.no_enqueue_presets,
+        plugins=list(args.plugins), register=args.register, objective=args.objective,
+        max_params=args.max_params,
+    )
+
+
+def cli_run(args: argparse.Namespace) -> int:
+    """Handler of `prixfixe-search run` (`--dry-run`: the plan and estimate only)."""
+    if args.dry_run:
+        return dry_run(options_from_args(args))
+    summary = run_search(options_from_args(args))
+    return 0 if summary.get("best") else 1
+
+
+def cli_resume(args: argparse.Namespace) -> int:
+    """Handler of `prixfixe-search resume`."""
+    summary = resume_search(args.name, args.storage, args.tracking_uri, args.address)
+    return 0 if summary.get("best") else 1

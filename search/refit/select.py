@@ -1,0 +1,125 @@
+"""Refit's ensemble by selection: which refit models (and whether the k-mer ridge) to combine,
+and with what weights, chosen on validation rows (greedy forward selection with replacement,
+prixfixe_blocks/evaluation/selection.py).
+
+The refit models are trained on train + val, so their own validation predictions are in-sample.
+Each candidate is therefore judged by a stand-in trained on the train rows only: a
+configuration by the model its search trial kept (its best epoch, in the trial's last Tune
+checkpoint), the ridge by a ridge fitted on the train rows. The chosen weights then apply to
+what refit trained on train + val: a configuration's weight to each of its seeds' refit models,
+the ridge's to a ridge fitted on train + val, saved in the ensemble directory (no pickle).
+Configurations whose search model is gone (Tune's files deleted) or whose refit models are
+missing are not candidates; with no model candidate at all there is no selection (None).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from ray import tune
+
+from prixfixe_blocks.data.format.splits import TRAIN, VAL
+from prixfixe_blocks.data.read.parts import split_loader
+from prixfixe_blocks.evaluation.baseline import READ_BATCH, Baseline, fit_baseline
+from prixfixe_blocks.evaluation.ensemble import RIDGE, save_weighted_ensemble
+from prixfixe_blocks.evaluation.ridge_io import save_kmer_ridge
+from prixfixe_blocks.evaluation.selection import Selection, select_ensemble
+from prixfixe_blocks.training.export import load_model, trained_on
+from search.experiment import BEST_MODEL_DIR, ENSEMBLE_DIR, ExperimentDir
+from search.refit.record import member_key
+
+SELECTION = "selection"  # refit.json: what the selection chose (plan[SELECTION])
+
+
+def validation_rows(data_dir: str, targets: list[str], val_folds: tuple[int, ...]) -> pa.Table:
+    """The validation rows the search scored its trials on (`sequence` + targets)."""
+    loader = split_loader(data_dir, VAL, val_folds=val_folds, batch_size=READ_BATCH,
+                          columns=["sequence", *targets], shuffle=False)
+    return pa.Table.from_batches(list(loader.epoch(0)))
+
+
+def search_model_predictions(exp: ExperimentDir, configs: dict[str, str],
+                             seqs: pa.ChunkedArray) -> dict[str, np.ndarray]:
+    """Validation predictions of each configuration's search model (config key -> Tune trial
+    id); configurations whose trial has no checkpoint with a model are left out."""
+    if not tune.Tuner.can_restore(exp.tune_path):
+        return {}
+    by_id = {t.trial_id: t for t in tune.ExperimentAnalysis(exp.tune_path).trials}
+    out = {}
+    for key, trial_id in configs.items():
+        trial = by_id.get(trial_id)
+        checkpoint = trial.checkpoint if trial is not None else None
+        if checkpoint is None:
+            continue
+        try:
+            with checkpoint.as_directory() as ckpt:
+                source = Path(ckpt) / BEST_MODEL_DIR
+                if source.is_dir():
+                    out[key] = load_model(source, device="cpu").predict(seqs)
+        except FileNotFoundError:  # the checkpoint's files were removed
+            continue
+    return out
+
+
+def select_refit(exp: ExperimentDir, plan: dict[str, Any], models: dict[str, Path],
+                 targets: list[str], val_folds: tuple[int, ...]) -> Selection | None:
+    """Run (and print) the selection over the refit's configurations (those with every seed
+    refit) and the ridge."""
+    ready = {c["key"]: c["trial_id"] for c in plan["configs"]
+             if all(member_key(c["key"], s) in models for s in plan["seeds"])}
+    rows = validation_rows(plan["data_dir"], targets, val_folds)
+    seqs = rows.column("sequence")
+    preds = search_model_predictions(exp, ready, seqs)
+    if not preds:
+        return None
+    ridge = fit_baseline(plan["data_dir"], targets, val_folds, part=TRAIN)
+    preds[RIDGE] = ridge.model.predict(seqs)
+    labels = np.column_stack([rows.column(t).to_numpy() for t in targets])
+    selection = select_ensemble(preds, labels)
+    print(selection_text(selection, rows.num_rows))
+    return selection
+
+
+def write_selected(exp: ExperimentDir, plan: dict[str, Any], models: dict[str, Path],
+                   selection: Selection, ridge: Baseline, info: dict[str, Any]) -> Path:
+    """The ensemble directory of the selection: each chosen configuration's seeds at its
+    weight, the ridge (fitted on train + val, saved beside them) at its weight times the seed
+    count, so the shares are the selection's."""
+    root = exp.path(ENSEMBLE_DIR)
+    seeds = plan["seeds"]
+    members: list[tuple[Path, float]] = []
+    for name, weight in selection.weights.items():
+        if name == RIDGE:
+            some = trained_on(next(iter(models.values())))
+            members.append((save_kmer_ridge(root / RIDGE, ridge.model, some),
+                            float(weight * len(seeds))))
+        else:
+            members += [(models[member_key(name, s)], float(weight)) for s in seeds]
+    if RIDGE not in selection.weights:
+        shutil.rmtree(root / RIDGE, ignore_errors=True)  # a previous selection's
+    return save_weighted_ensemble(root, members, {**info, SELECTION: selection_record(
+        selection)})
+
+
+def selection_record(selection: Selection) -> dict[str, Any]:
+    """What refit.json, ensemble.json and MLflow keep of a selection."""
+    return {"weights": selection.weights, "val_pearson": selection.score,
+            "single_val_pearson": selection.single, "rounds": len(selection.history),
+            "describe": selection.describe(), "best_single": selection.best_single}
+
+
+def selection_text(selection: Selection, n_rows: int | None = None) -> str:
+    """What refit prints: the members and weights, and plainly when the ridge alone wins."""
+    best = selection.best_single
+    rows = f" ({n_rows:,} rows)" if n_rows else ""
+    lines = [f"ensemble chosen on validation{rows} by greedy forward selection: "
+             f"{selection.describe()} (val r {selection.score:.4f}; best single: {best} "
+             f"{selection.single[best]:.4f})"]
+    if set(selection.weights) == {RIDGE}:
+        lines.append("the k-mer ridge alone wins on validation: no refit model (nor any mix "
+                     "with one) scored higher, so the ensemble is the k-mer ridge")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Reading a search's records: leaderboard rows, tables and plots, parameter importances."""

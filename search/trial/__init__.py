@@ -1,0 +1,1 @@
+"""What runs on a worker: one Ray Tune trial (a search's or a refit's) training one model."""
