@@ -15,7 +15,7 @@ from prixfixe_blocks.data.read.parts import part_rows, split_loader
 from prixfixe_blocks.data.simulate.simulator import simulate
 from prixfixe_blocks.data.store.files import DatasetFiles
 from prixfixe_blocks.training.trainer import Trainer
-from search import trainable
+from search.trial import trainable
 from tests.train_support import tiny_spec
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from ray.air.execution._internal.actor_manager import RayActorManager
 from ray.exceptions import OutOfMemoryError, RayActorError
 
-from search.record.trials import trial_error
+from search.record.base import trial_error
 from search.trial.oom import handle_killed_workers, oom_reason
 
 RAY_MESSAGE = (

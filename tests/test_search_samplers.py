@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from ray import cloudpickle
 
-from search.run.driver import make_sampler
+from search.run.tuner import make_sampler
 from search.study.journal import journal_storage
 from search.study.searcher import DurableOptunaSearch
 from spaces import load_space

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from search.train_cli import train_spec
 
 from prixfixe_blocks.blocks.compose import count_parameters
 from prixfixe_blocks.blocks.registry import make_config, width_params
@@ -23,6 +22,7 @@ from prixfixe_blocks.training.seqio import read_sequences
 from prixfixe_blocks.training.weights import WEIGHTS_FILE
 from search.cli import build_parser
 from search.cli import main as cli_main
+from search.commands.train import train_spec
 from spaces import load_space
 from spaces.prixfixe import dream_presets
 from tests.train_support import make_dream_dataset
