@@ -159,7 +159,8 @@ def add_search(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--space", default="prixfixe", help="prixfixe | prixfixe-grid | FILE.yaml|.py")
     run.add_argument("--trials", type=int, default=None,
                      help="number of trials (default 20; with --sampler grid: the whole grid)")
-    run.add_argument("--epochs", type=int, default=10)
+    run.add_argument("--epochs", type=int, default=None,
+                     help="passes per trial, the most ASHA gives (default 10, or the budget's)")
     run.add_argument("--name", required=True, help="search name (= MLflow experiment)")
     run.add_argument("--sampler", choices=["tpe", "random", "grid", "nsga2"], default="tpe",
                      help="tpe (multi-objective TPE with --objective r,params), random, grid, "
@@ -176,16 +177,18 @@ def add_search(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--storage", default="runs", help="local path or object-store URI")
     run.add_argument("--tracking-uri", default=None, help="default: sqlite:///STORAGE/mlflow.db")
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--time-budget", type=float, default=None,
-                     help="seconds for the whole search, counted over resumes")
+    run.add_argument("--time-budget", default=None, metavar="DURATION",
+                     help="the whole search's time (600, 90s, 30m, 1h30m), counted over "
+                     "resumes. Alone (no --width, --epochs or --trials) it plans the search: "
+                     "the widths, passes, trials and trials at a time this machine affords")
     run.add_argument("--address", default=None, help="existing Ray cluster (e.g. auto)")
     run.add_argument(
         "--fix", action="append", default=[], metavar="KEY=VALUE",
         help="pin a space parameter, e.g. core=bhi or lr=0.001",
     )
     _add_schedule(run)
-    run.add_argument("--width", choices=WIDTHS, default="published",
-                     help="scale block widths down for quick searches")
+    run.add_argument("--width", choices=WIDTHS, default=None,
+                     help="block widths (default published, or the budget's)")
     run.add_argument("--no-enqueue-presets", action="store_true")
     run.add_argument("--objective", choices=["r", "r,params"], default="r", metavar="r|r,params",
                      help="r: maximise validation Pearson r; r,params: also minimise the "

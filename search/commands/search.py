@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import argparse
 
+from search.run.budget import parse_duration
 from search.run.driver import dry_run, resume_search, run_search
-from search.run.options import SearchOptions
+from search.run.options import DEFAULT_EPOCHS, DEFAULT_WIDTH, SearchOptions
 
 
 def options_from_args(args: argparse.Namespace) -> SearchOptions:
-    """SearchOptions from the `run` subcommand's arguments."""
+    """SearchOptions from the `run` subcommand's arguments (a time budget alone: planned)."""
+    budget = parse_duration(args.time_budget) if args.time_budget is not None else None
+    planned = budget is not None and args.width is args.epochs is args.trials is None
     return SearchOptions(
         data=args.data, name=args.name, space=args.space, trials=args.trials,
-        epochs=args.epochs, sampler=args.sampler, scheduler=args.scheduler,
+        epochs=args.epochs or DEFAULT_EPOCHS, sampler=args.sampler, scheduler=args.scheduler,
         max_concurrent=args.max_concurrent, gpus_per_trial=args.gpus_per_trial,
         cpus_per_trial=args.cpus_per_trial, storage=args.storage,
-        tracking_uri=args.tracking_uri, seed=args.seed, time_budget=args.time_budget,
+        tracking_uri=args.tracking_uri, seed=args.seed, time_budget=budget,
         address=args.address, fix=list(args.fix), batches_per_epoch=args.batches_per_epoch,
-        schedule=args.schedule, grace_period=args.grace_period, width=args.width,
+        schedule=args.schedule, grace_period=args.grace_period,
+        width=args.width or DEFAULT_WIDTH, budget_plan=planned,
         enqueue_presets=not args.no_enqueue_presets,
         plugins=list(args.plugins), register=args.register, objective=args.objective,
         max_params=args.max_params,

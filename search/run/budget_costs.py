@@ -3,21 +3,31 @@
 The DREAM presets of the space at a width (or a few sampled configurations of a space without
 presets) are built on the real data and one small batch is timed (`estimate.time_model`), as the
 dry run does. Peak memory is read from the kernel's high-water mark of this process around the
-timing (reset before it: /proc/self/clear_refs), less what the process held before, scaled from
-the timing batch to the trial's batch (activations grow linearly with it), plus what a Ray worker
-holds before it trains (`WORKER_GB`). A wider width is not timed when the narrower one already
-shows that the budget cannot afford it (`WIDTH_COST_GROWTH`).
+timing (reset before it: /proc/self/clear_refs), less what the process held before, at two
+small batches: their difference is the activations per sequence (they grow linearly with the
+batch), scaled to the trial's batch; the rest is the model, optimizer and data; plus what a Ray
+worker holds before it trains (`WORKER_GB`). A wider width is not timed when the narrower one
+already shows that the budget cannot afford it (`WIDTH_COST_GROWTH`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
+import os
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from prixfixe_blocks.ranges import WIDTHS
-from search.run.budget import MIN_EPOCHS, MIN_TRIALS, WidthCost
-from search.run.estimate import CPU_TIMING_BATCH, time_model
-from spaces import config_to_spec, load_space, sample_configs
+from search.run.budget import MIN_EPOCHS, MIN_TRIALS, WidthCost, plan_budget
+from search.run.estimate import CPU_TIMING_BATCH, row_counts, time_model
+from search.run.options import SearchOptions, run_overrides
+from spaces import config_to_spec, load_space, parse_fixes, sample_configs
 
 WORKER_GB = 1.0  # a Ray worker with torch, the data and the model before its first batch
 WIDTH_COST_GROWTH = 4.0  # the least a width step multiplies the time per sequence (measured ~10x)
@@ -36,7 +46,12 @@ def _status_kb(field: str) -> float | None:
 
 
 def measure_peak(run: Any) -> tuple[Any, float]:
-    """(run(), GB of memory the call added at its peak; 0 where the kernel cannot say)."""
+    """(run(), GB of memory the call added at its peak; 0 where the kernel cannot say). Freed
+    heap is handed back first (malloc_trim), so what an earlier call left cached is not
+    counted as this call's."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
     before = _status_kb("VmRSS")
     try:
         Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark
@@ -62,11 +77,15 @@ def width_costs(space_name: str, fixed: dict[str, Any], overrides: dict[str, Any
         timings = []
         for config in configs:
             spec = config_to_spec(config, overrides)
-            (train, predict, build), gb = measure_peak(lambda s=spec: time_model(
-                s, data, val_folds, seed, device, threads))
-            batch = int(spec.strategy.batch_size)
-            scale = batch / min(batch, CPU_TIMING_BATCH) if device == "cpu" else 1.0
-            timings.append((train, predict, build, WORKER_GB + gb * scale))
+            small = min(int(spec.strategy.batch_size), CPU_TIMING_BATCH)
+            (train, predict, build), gb_small = measure_peak(lambda s=spec, b=small: time_model(
+                s, data, val_folds, seed, device, threads, batch=b))
+            _, gb_large = measure_peak(lambda s=spec, b=small * 4: time_model(
+                s, data, val_folds, seed, device, threads, batch=b))
+            per_seq = max(0.0, gb_large - gb_small) / (3 * small)  # activations, per sequence
+            base_gb = max(0.0, gb_small - per_seq * small)  # model, optimizer, data
+            memory = WORKER_GB + base_gb + per_seq * int(spec.strategy.batch_size)
+            timings.append((train, predict, build, memory))
         n = len(timings)
         costs.append(WidthCost(width, *(sum(t[i] for t in timings) / n for i in range(3)),
                                max(t[3] for t in timings)))
@@ -85,3 +104,36 @@ def affordable(budget_s: float, n_train: int, n_val: int, slots: int) -> Any:
         waves = -(-MIN_TRIALS // max(slots, 1))
         return waves * MIN_EPOCHS * cost.epoch_s(n_train, n_val) > budget_s
     return too_costly
+
+
+def node_memory_gb() -> float:
+    """This machine's memory in GB."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024.0**3
+
+
+def apply_budget(opts: SearchOptions) -> SearchOptions:
+    """`opts` with the width, passes, trials, trials at a time and first rung that its time
+    budget affords on this machine (`budget.plan_budget`); the time spent measuring comes off
+    the budget, so the whole run ends within it."""
+    start, budget = time.time(), float(opts.time_budget or 0)
+    n_train, n_val = row_counts(opts.data, opts.val_folds)
+    cpus = opts.num_cpus or os.cpu_count() or 1
+    slots = max(1, int(cpus // max(opts.cpus_per_trial, 1e-9)))
+    gpu = bool(opts.gpus_per_trial) and torch.cuda.is_available()
+    print(f"planning for a time budget of {budget:.0f} s: timing each DREAM preset at each "
+          f"affordable width on {n_train:,} training rows ...", flush=True)
+    costs = width_costs(opts.space, parse_fixes(opts.fix), run_overrides(opts), opts.data,
+                        tuple(opts.val_folds), opts.seed, "cuda" if gpu else "cpu",
+                        int(max(1, opts.cpus_per_trial)),
+                        affordable(budget, n_train, n_val, slots))
+    left = max(1.0, budget - (time.time() - start))
+    plan = plan_budget(left, costs, n_train, n_val, slots=slots, memory_gb=node_memory_gb())
+    for cost in costs:
+        print(f"  width {cost.width}: {1 / max(cost.train_s, 1e-12):,.0f} training seq/s per "
+              f"trial, ~{cost.memory_gb:.1f} GB per trial")
+    for line in plan.lines():
+        print(line)
+    per_trial = max(opts.cpus_per_trial, float(cpus // plan.parallel))  # idle cores help
+    return replace(opts, width=plan.width, epochs=plan.epochs, trials=plan.trials,
+                   max_concurrent=plan.parallel, grace_period=plan.grace, time_budget=left,
+                   cpus_per_trial=per_trial, budget_plan=False)

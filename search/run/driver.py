@@ -22,6 +22,7 @@ from search.experiment import SEARCH_FILE, ExperimentDir, open_experiment
 from search.record.lineage import code_version, dataset_doc
 from search.record.mlflow_utils import ARTIFACTS_DIR, resolve_tracking_uri
 from search.record.tracking import set_run_status, start_parent_run
+from search.run.budget_costs import apply_budget
 from search.run.estimate import cluster_resources, local_resources, print_plan
 from search.run.finish import finish
 from search.run.options import SearchOptions, prepare
@@ -43,6 +44,8 @@ def artifact_root(opts: SearchOptions) -> str | None:
 
 def run_search(opts: SearchOptions) -> dict[str, Any]:
     """Check, then run a new search; returns the summary written by `finish`."""
+    if opts.budget_plan:
+        opts = apply_budget(opts)
     prep = prepare(opts)
     checksum = dataset_checksum(prep.meta)
     with ray_session(opts.address, opts.num_cpus):
@@ -71,6 +74,8 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
 
 def dry_run(opts: SearchOptions) -> int:
     """Check the search and print its plan and time estimate; start no trial, write nothing."""
+    if opts.budget_plan:
+        opts = apply_budget(opts)
     prep = prepare(opts)
     if opts.address:
         with ray_session(opts.address, opts.num_cpus):

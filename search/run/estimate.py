@@ -176,11 +176,16 @@ def row_counts(data: str, val_folds: tuple[int, ...] | list[int]) -> tuple[int, 
 
 
 def time_model(spec: Any, data_dir: str, val_folds: tuple[int, ...], seed: int,
-               device: str, threads: int) -> tuple[float, float, float]:
-    """(train s/sequence, predict s/sequence, build s) of a spec, timed on the real data."""
-    batch, steps, gpu = int(spec.strategy.batch_size), TIMED_STEPS, device != "cpu"
+               device: str, threads: int, batch: int | None = None) -> tuple[float, float, float]:
+    """(train s/sequence, predict s/sequence, build s) of a spec, timed on the real data (at
+    `batch` when given, else the spec's, at most CPU_TIMING_BATCH on CPU)."""
+    steps, gpu = TIMED_STEPS, device != "cpu"
+    if batch is None:
+        batch = int(spec.strategy.batch_size)
+        if not gpu:
+            batch = min(batch, CPU_TIMING_BATCH)
     if not gpu:
-        batch, steps = min(batch, CPU_TIMING_BATCH), CPU_TIMED_STEPS
+        steps = CPU_TIMED_STEPS
     timed = spec.with_overrides({"strategy.batch_size": batch,
                                  "strategy.batches_per_epoch": steps + 1})
     with torch_threads(threads):

@@ -10,6 +10,7 @@ from optuna.trial import TrialState
 
 from search.experiment import (
     BEST_MODEL_DIR,
+    CLOCK_FILE,
     LEADERBOARD_FILE,
     OPTUNA_FILE,
     PLOT_FILE,
@@ -20,6 +21,7 @@ from search.experiment import (
 from search.record.mlflow_utils import browse_text, write_run_record
 from search.record.mlflow_view import mark_best, refresh_view
 from search.record.tracking import RUN_ID, client_for, log_best_model, update_parent
+from search.record.trials import stop_reason
 from search.report.leaderboard import (
     DONE_STATES,
     LOST,
@@ -30,6 +32,7 @@ from search.report.leaderboard import (
     write_curves_png,
     write_leaderboard_csv,
 )
+from search.run.resumable import SAVE_EVERY_S
 from search.study.companion import write_companion
 from search.study.journal import TUNE_ID_ATTR, load_study
 
@@ -77,12 +80,27 @@ def finish(exp: ExperimentDir, results: Any) -> dict[str, Any]:
     return summary
 
 
+def search_ended_by(exp: ExperimentDir) -> str | None:
+    """What ended the whole search early, from clock.json: a halt's reason (the dataset guard)
+    or the time budget (None: it ran to its end). Tune stops the trials then without telling
+    the callbacks or the searcher that they ended."""
+    clock = exp.read_json(CLOCK_FILE, {})
+    budget = clock.get("budget_s")
+    if clock.get("halted"):
+        return str(clock["halted"])
+    if budget is not None and float(clock.get("elapsed_s", 0)) >= budget - SAVE_EVERY_S - 1:
+        return "time budget"
+    return None
+
+
 def account_for_lost(exp: ExperimentDir) -> dict[str, dict[str, Any]]:
-    """The trial records, with every trial the orchestrator lost marked LOST (trials.json and
-    the Optuna study, told FAIL): a record that never ended, or an Optuna trial that was asked
-    and never told (Ray aborted its trial before any callback saw it). Nothing is silent."""
-    records = exp.trial_records()
-    lost = {tid: r for tid, r in records.items() if r.get("status") not in DONE_STATES}
+    """The trial records with none left unfinished: a trial the search's end cut off (the time
+    budget, a halt) is STOPPED with that reason (Optuna: PRUNED); any other record that never
+    ended, or an Optuna trial asked and never told (Ray aborted it before any callback saw it),
+    is LOST (Optuna: FAIL) and named. Nothing is silent."""
+    records, doc = exp.trial_records(), exp.search()
+    ended_by = search_ended_by(exp)
+    unfinished = {tid: r for tid, r in records.items() if r.get("status") not in DONE_STATES}
     study = load_study(exp.path(OPTUNA_FILE), exp.name)
     asked = [t for t in (study.get_trials(deepcopy=False) if study else [])
              if t.state.name == "RUNNING" and TUNE_ID_ATTR in t.user_attrs]
@@ -90,15 +108,22 @@ def account_for_lost(exp: ExperimentDir) -> dict[str, dict[str, Any]]:
         tid = trial.user_attrs[TUNE_ID_ATTR]
         if records.get(tid, {}).get("status") in DONE_STATES:
             continue
-        lost.setdefault(tid, records.get(tid) or {
+        unfinished.setdefault(tid, records.get(tid) or {
             "trial_id": tid, "index": trial.number + 1, "config": trial.params,
             "epoch": 0, "history": [], "metrics": {}})
-        study.tell(trial.number, state=TrialState.FAIL)
-    for tid, record in lost.items():
-        record.update(status=LOST, last_error=LOST_REASON)
+        study.tell(trial.number, state=TrialState.PRUNED if ended_by else TrialState.FAIL)
+    clock = exp.read_json(CLOCK_FILE, {})
+    for tid, record in unfinished.items():
+        if ended_by:
+            record.update(status="STOPPED", stop_reason=stop_reason(
+                record, int(doc.get("epochs", 0)), time_budget=clock.get("budget_s"),
+                elapsed=float(clock.get("elapsed_s", 0)), halted=clock.get("halted")))
+        else:
+            record.update(status=LOST, last_error=LOST_REASON)
+            print(f"WARNING: trial {record.get('index', '?')} ({tid}) was {LOST_REASON}",
+                  flush=True)
         records[tid] = record
-        print(f"WARNING: trial {record.get('index', '?')} ({tid}) was {LOST_REASON}", flush=True)
-    if lost:
+    if unfinished:
         exp.write_json(TRIALS_FILE, records)
     return records
 

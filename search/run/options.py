@@ -16,6 +16,8 @@ from search.study.searcher import first_rung
 from spaces import check_space, grid_size, load_space, parse_fixes
 
 DEFAULT_TRIALS = 20
+DEFAULT_EPOCHS = 10
+DEFAULT_WIDTH = "published"
 
 @dataclass
 class SearchOptions:
@@ -25,7 +27,7 @@ class SearchOptions:
     name: str
     space: str = "prixfixe"
     trials: int | None = None
-    epochs: int = 10
+    epochs: int = DEFAULT_EPOCHS
     sampler: str = "tpe"
     scheduler: str = "asha"
     max_concurrent: int | None = None
@@ -40,7 +42,7 @@ class SearchOptions:
     batches_per_epoch: int | None = None  # wins over `schedule`
     schedule: str = "pass"  # epoch length: one pass, or the published (strategies.SCHEDULES)
     grace_period: int | None = None  # ASHA's first rung (default: after the warm-up)
-    width: str = "published"
+    width: str = DEFAULT_WIDTH
     enqueue_presets: bool = True
     num_cpus: int | None = None  # embedded Ray only; default os.cpu_count()
     val_folds: tuple[int, ...] = (0,)
@@ -48,6 +50,7 @@ class SearchOptions:
     register: str | None = None  # MLflow registered-model name for the best model
     objective: str = SINGLE  # "r", or "r,params" (multi-objective: r vs parameter count)
     max_params: int | None = None  # configurations above this many parameters are not trained
+    budget_plan: bool = False  # width, epochs, trials and concurrency chosen from time_budget
 
 @dataclass
 class Prepared:
