@@ -82,3 +82,18 @@ def test_peak_memory_of_a_call_is_measured() -> None:
     size, gb = measure_peak(allocate)
     assert size == 50 * 2**20
     assert 0.3 < gb < 0.8
+
+
+def test_a_time_budget_alone_plans_the_search(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from tests.search_support import run_cli, simulated_data
+
+    storage = tmp_path_factory.mktemp("budget")
+    result = run_cli("run", "--data", str(simulated_data(tmp_path_factory)), "--name", "b",
+                     "--time-budget", "2m", "--storage", str(storage), "--dry-run",
+                     "--fix", "strategy.batch_size=64")
+    out = result.stdout
+    assert result.returncode == 0, out[-3000:] + result.stderr[-3000:]
+    assert "planning for a time budget of 120 s" in out and "width tiny:" in out
+    plan = next(line for line in out.splitlines() if line.startswith("budget plan"))
+    assert "passes per trial" in plan and "at a time" in plan
+    assert "dry run: no trial started" in out and not (storage / "b").exists()

@@ -15,23 +15,25 @@ import os
 from pathlib import Path
 from typing import Any
 
+from scipy.stats import pearsonr
+
 from prixfixe_blocks.data.format.schema import META_FILE
-from prixfixe_blocks.data.format.suite_tsv import PAIRS_FILE, SUITE_DIR, SUITE_FILE
+from prixfixe_blocks.data.format.suite_tsv import PAIRS_FILE, SUITE_DIR, SUITE_FILE, read_suite
+from prixfixe_blocks.data.simulate.simulated_suite import TRUTH
 from prixfixe_blocks.data.simulate.simulator import simulate
 from prixfixe_blocks.evaluation.evaluate import BASELINE_KEY
 from search.commands.evaluate import evaluate_model, label_of, report
-from search.experiment import SEARCH_FILE
+from search.experiment import SEARCH_FILE, TRIALS_FILE
 from search.record.mlflow_utils import resolve_tracking_uri
 from search.record.mlflow_view import refresh_view
 from search.record.tracking import client_for
+from search.run.budget import parse_duration
 from search.run.driver import run_search
-from search.run.options import SearchOptions
+from search.run.options import DEFAULT_EPOCHS, SearchOptions
+from search.trial.trainable import METRIC
+from spaces import load_space, parse_fixes
 
 DEMO_FIXES = ["strategy.batch_size=128"]
-# ~13k sequences per epoch: enough steps for tiny models to learn the simulated promoters
-# (r ~0.2-0.3 on 30k rows) while slow combinations stay within the time budget.
-DEMO_BATCHES_PER_EPOCH = 100
-DEMO_TIME_BUDGET_S = 420.0
 
 
 def ensure_data(data_dir: Path, rows: int, seed: int = 0) -> None:
@@ -61,36 +63,73 @@ def score_test_suite(model_dir: Path, data_dir: Path) -> dict[str, Any]:
     return report(model_dir, evaluation, label_of(str(suite), None, None))
 
 
-def run_demo(directory: Path, rows: int, trials: int, epochs: int) -> dict[str, Any]:
-    """The whole demo; returns the search summary plus the test-suite scores."""
+def run_demo(directory: Path, rows: int, budget: str, trials: int | None = None,
+             epochs: int | None = None) -> dict[str, Any]:
+    """The whole demo: a search planned by its time budget (or `trials` x `epochs` at tiny
+    width when given); returns the search summary plus the test-suite scores."""
     directory = directory.resolve()
     data_dir = directory / "data"
     ensure_data(data_dir, rows)
     runs = directory / "runs"
+    planned = trials is None and epochs is None
     opts = SearchOptions(
         data=str(data_dir), name=next_name(runs), space="prixfixe", trials=trials,
-        epochs=epochs, storage=str(runs), tracking_uri=resolve_tracking_uri(None, directory),
-        width="tiny", fix=list(DEMO_FIXES), batches_per_epoch=DEMO_BATCHES_PER_EPOCH,
-        num_cpus=os.cpu_count(), cpus_per_trial=1.0, time_budget=DEMO_TIME_BUDGET_S,
+        epochs=epochs or DEFAULT_EPOCHS, storage=str(runs),
+        tracking_uri=resolve_tracking_uri(None, directory), width="tiny", fix=list(DEMO_FIXES),
+        num_cpus=os.cpu_count(), cpus_per_trial=1.0, time_budget=parse_duration(budget),
+        budget_plan=planned,
     )
     summary = run_search(opts)
     summary["test_scores"] = (score_test_suite(Path(summary["best_model"]), data_dir)
                               if summary.get("best_model") else {})
+    summary["truth_ceiling"] = truth_ceiling(data_dir / SUITE_DIR / SUITE_FILE)
+    summary["presets"] = preset_scores(runs / opts.name)
     doc = json.loads((runs / opts.name / SEARCH_FILE).read_text())
     refresh_view(client_for(doc["tracking_uri"]), doc["experiment_id"])  # test score columns
     return summary
 
 
+def truth_ceiling(suite_path: Path) -> float:
+    """Pearson r of the noise-free truth with the measured labels over the whole simulated
+    suite: no model can be expected to beat it."""
+    measured = read_suite(suite_path)
+    truth = read_suite(suite_path, measure=TRUTH)
+    rows = measured.members["all"]
+    return float(pearsonr(truth.measured[rows], measured.measured[rows]).statistic)
+
+
+def preset_scores(root: Path) -> dict[str, float]:
+    """Best validation r of each DREAM preset's trial in the search (they are enqueued first,
+    at the search's width), by preset name."""
+    doc = json.loads((root / SEARCH_FILE).read_text())
+    space = load_space("prixfixe", width=doc["options"]["width"],
+                       fixed=parse_fixes(doc["options"]["fix"]))
+    records = json.loads((root / TRIALS_FILE).read_text()) if (root / TRIALS_FILE).is_file() \
+        else {}
+    found = {}
+    for name, point in space.named_points().items():
+        for record in records.values():
+            if all(record["config"].get(k) == v for k, v in point.items()):
+                found[name] = float(record.get("metrics", {}).get(METRIC, float("nan")))
+    return found
+
+
 def cli_demo(args: argparse.Namespace) -> int:
     """Handler of `prixfixe-search demo`."""
-    summary = run_demo(Path(args.dir), args.rows, args.trials, args.epochs)
+    summary = run_demo(Path(args.dir), args.rows, args.time_budget, args.trials, args.epochs)
+    for name, value in summary["presets"].items():
+        print(f"preset {name} (a trial of the search, same width and budget): best val r "
+              f"{_text(value)}")
+    if summary.get("best"):
+        print(f"the search's best trial: best val r {_text(summary['best'][METRIC])}")
     scores = summary["test_scores"]
     if scores:
         base = scores[BASELINE_KEY]
         print(f"\nbest model on the simulated test suite: DREAM Pearson score "
               f"{_text(scores['pearson_score'])} (k-mer ridge {_text(base['pearson_score'])}), "
               f"Pearson r on all {_text(scores['subsets']['all']['pearson'])} "
-              f"(k-mer ridge {_text(base['subsets']['all']['pearson'])})")
+              f"(k-mer ridge {_text(base['subsets']['all']['pearson'])}; the noise-free "
+              f"truth's r with the labels, the ceiling: {_text(summary['truth_ceiling'])})")
     print(summary["mlflow_ui"])
     return 0 if summary.get("best") else 1
 

@@ -76,12 +76,13 @@ def width_costs(space_name: str, fixed: dict[str, Any], overrides: dict[str, Any
         configs = space.points() or sample_configs(space, 2, seed=seed)
         timings = []
         for config in configs:
-            spec = config_to_spec(config, overrides)
+            spec = config_to_spec({**config, **fixed}, overrides)  # --fix values win
             small = min(int(spec.strategy.batch_size), CPU_TIMING_BATCH)
-            (train, predict, build), gb_small = measure_peak(lambda s=spec, b=small: time_model(
+            _, gb_small = measure_peak(lambda s=spec, b=small: time_model(
                 s, data, val_folds, seed, device, threads, batch=b))
-            _, gb_large = measure_peak(lambda s=spec, b=small * 4: time_model(
-                s, data, val_folds, seed, device, threads, batch=b))
+            # timed at the larger batch, after the first (warm): small models pay per batch
+            (train, predict, build), gb_large = measure_peak(lambda s=spec, b=small * 4: (
+                time_model(s, data, val_folds, seed, device, threads, batch=b, warmup=True)))
             per_seq = max(0.0, gb_large - gb_small) / (3 * small)  # activations, per sequence
             base_gb = max(0.0, gb_small - per_seq * small)  # model, optimizer, data
             memory = WORKER_GB + base_gb + per_seq * int(spec.strategy.batch_size)

@@ -176,9 +176,11 @@ def row_counts(data: str, val_folds: tuple[int, ...] | list[int]) -> tuple[int, 
 
 
 def time_model(spec: Any, data_dir: str, val_folds: tuple[int, ...], seed: int,
-               device: str, threads: int, batch: int | None = None) -> tuple[float, float, float]:
+               device: str, threads: int, batch: int | None = None,
+               warmup: bool | None = None) -> tuple[float, float, float]:
     """(train s/sequence, predict s/sequence, build s) of a spec, timed on the real data (at
-    `batch` when given, else the spec's, at most CPU_TIMING_BATCH on CPU)."""
+    `batch` when given, else the spec's, at most CPU_TIMING_BATCH on CPU; after one untimed
+    batch if `warmup`, by default on a GPU only)."""
     steps, gpu = TIMED_STEPS, device != "cpu"
     if batch is None:
         batch = int(spec.strategy.batch_size)
@@ -193,7 +195,7 @@ def time_model(spec: Any, data_dir: str, val_folds: tuple[int, ...], seed: int,
         trainer = Trainer(timed, data_dir, val_folds=val_folds, seed=seed, device=device,
                           log=lambda _msg: None)
         build = time.perf_counter() - start
-        train, predict = trainer.time_steps(steps, warmup=gpu)
+        train, predict = trainer.time_steps(steps, warmup=gpu if warmup is None else warmup)
     return train, predict, build
 
 
