@@ -1,4 +1,4 @@
-"""Optimizers / schedules (each steps, lr shapes, clipping) and the numpy validation metrics."""
+"""Optimizers / schedules (each steps, lr shapes, clipping) and the validation metrics."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch import nn
 
 from prixfixe_blocks.spec import StrategySpec
 from prixfixe_blocks.strategies.optim import WarmupFactor, effective_warmup, make_optimization
-from prixfixe_blocks.training.metrics import pearson, rankdata, regression_metrics, spearman
+from prixfixe_blocks.training.metrics import pearson, regression_metrics, spearman
 
 
 def _lrs(strategy: StrategySpec, steps: int) -> tuple[list[float], nn.Module]:
@@ -103,7 +103,8 @@ def test_metrics_against_known_values() -> None:
     assert pearson(x, 2 * x + 1) == pytest.approx(1.0)
     assert pearson(x, -x) == pytest.approx(-1.0)
     assert pearson(x, np.ones(5)) == 0.0
-    np.testing.assert_array_equal(rankdata(np.array([10, 20, 20, 5])), [2, 3.5, 3.5, 1])
+    assert spearman(x, np.ones(5)) == 0.0 and pearson(x[:1], x[:1]) == 0.0  # undefined -> 0
+    assert np.isnan(pearson(np.r_[x[:4], np.nan], x))  # a nan prediction is not a score
     assert spearman(x, x ** 3) == pytest.approx(1.0)
     # tied ranks: Pearson of [1, 2.5, 2.5, 4] with [1, 2, 3, 4]
     assert spearman(np.array([1, 2, 2, 3]), x[:4]) == pytest.approx(0.9486833, rel=1e-6)

@@ -1,36 +1,32 @@
-"""Validation metrics in numpy (no scipy): Pearson r, Spearman rho (tie-averaged ranks), MSE."""
+"""Validation metrics: Pearson r and Spearman rho (scipy.stats), MSE; per target and averaged.
+
+Torch-free on purpose: `search/replay_table.py` imports `BEST_METRIC` from here in actors that
+must start fast.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 BEST_METRIC = "best_val_pearson"  # the best validation Pearson so far: what searches maximise
 
 
+def _undefined(x: np.ndarray, y: np.ndarray) -> bool:
+    """A correlation of these is undefined: fewer than 2 values, or either side constant."""
+    return len(x) < 2 or bool(np.ptp(x) == 0) or bool(np.ptp(y) == 0)
+
+
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson correlation of two 1-D arrays (0.0 when either is constant)."""
-    x = np.asarray(x, np.float64) - np.mean(x)
-    y = np.asarray(y, np.float64) - np.mean(y)
-    denom = np.sqrt(np.dot(x, x) * np.dot(y, y))
-    return float(np.dot(x, y) / denom) if denom > 0 else 0.0
-
-
-def rankdata(values: np.ndarray) -> np.ndarray:
-    """Ranks 1..n with ties given their average rank (like scipy.stats.rankdata)."""
-    values = np.asarray(values)
-    order = np.argsort(values, kind="mergesort")
-    sorted_vals = values[order]
-    starts = np.flatnonzero(np.r_[True, sorted_vals[1:] != sorted_vals[:-1]])
-    counts = np.diff(np.r_[starts, len(values)])
-    avg = starts + (counts + 1) / 2.0
-    ranks = np.empty(len(values), np.float64)
-    ranks[order] = np.repeat(avg, counts)
-    return ranks
+    """Pearson correlation of two 1-D arrays (0.0 when either is constant; nan with a nan)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    return 0.0 if _undefined(x, y) else float(stats.pearsonr(x, y).statistic)
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman rank correlation: Pearson on tie-averaged ranks."""
-    return pearson(rankdata(x), rankdata(y))
+    """Spearman rank correlation, ties given their average rank (0.0 when either is constant)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    return 0.0 if _undefined(x, y) else float(stats.spearmanr(x, y).statistic)
 
 
 def regression_metrics(pred: np.ndarray, true: np.ndarray, prefix: str = "val_"
