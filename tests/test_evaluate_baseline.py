@@ -1,4 +1,5 @@
-"""The k-mer ridge baseline: exact k-mer statistics, a planted signal recovered, the rows used."""
+"""The k-mer ridge baseline: exact k-mer statistics, the same fit as scikit-learn's Ridge, a
+planted signal recovered, the rows used."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from prixfixe_blocks.data.format.schema import open_dataset
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.evaluation import kmers
 from prixfixe_blocks.evaluation.baseline import fit_baseline
-from prixfixe_blocks.evaluation.kmer_ridge import fit_kmer_ridge
+from prixfixe_blocks.evaluation.kmer_ridge import ALPHA_GRID, DEFAULT_ALPHA, fit_kmer_ridge
 from prixfixe_blocks.evaluation.kmers import N_FEATURES, OFFSETS, KmerStats, count_matrix, encode
 from prixfixe_blocks.training.metrics import pearson
 from tests.evaluate_support import split_dataset
@@ -47,6 +51,36 @@ def test_kmer_statistics_equal_the_dense_products(max_row_pairs: int,
     assert both.n == 60
     assert np.array_equal(both.gram(), x.T @ x)  # the prefix decomposition is exact
     assert np.allclose(both.sums, x.sum(axis=0)) and np.allclose(both.xty, x.T @ y)
+
+
+def sklearn_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> object:
+    """The baseline's model by the textbook: standardised features, intercept, ridge."""
+    return make_pipeline(StandardScaler(), Ridge(alpha=alpha * N_FEATURES)).fit(x, y)
+
+
+def test_ridge_equals_sklearn_ridge_with_the_penalty_chosen_on_the_holdout() -> None:
+    rng = np.random.default_rng(7)
+    seqs = ["".join(rng.choice(list("ACGTN"), p=[0.245] * 4 + [0.02], size=n))
+            for n in rng.integers(30, 60, size=300)]
+    x = count_matrix(encode(seqs))
+    y = np.c_[x[:, :20] @ rng.standard_normal(20), x[:, 100:120] @ rng.standard_normal(20)]
+    y += rng.standard_normal(y.shape)
+    hold = rng.random(300) < 0.25
+    model = fit_kmer_ridge(seqs, y, hold, ("a", "b"))
+    scores = {}
+    for lam in ALPHA_GRID:
+        pred = sklearn_ridge(x[~hold], y[~hold], lam).predict(x[hold])
+        scores[lam] = np.mean([pearson(pred[:, t], y[hold, t]) for t in range(2)])
+    assert model.alpha == max(ALPHA_GRID, key=lambda lam: scores[lam])
+    assert model.holdout_pearson == pytest.approx(scores[model.alpha], abs=1e-6)
+    want = sklearn_ridge(x, y, model.alpha).predict(x)  # refitted on every row
+    np.testing.assert_allclose(model.predict(seqs), want, rtol=1e-6, atol=1e-5 * want.std())
+    assert model.n_rows == 300 and model.targets == ("a", "b")
+    few = fit_kmer_ridge(seqs[:100], y[:100, 0], np.zeros(100, bool))  # no hold-out rows
+    assert few.alpha == DEFAULT_ALPHA and np.isnan(few.holdout_pearson)
+    np.testing.assert_allclose(few.predict(seqs[:100])[:, 0],
+                               sklearn_ridge(x[:100], y[:100, 0], DEFAULT_ALPHA).predict(x[:100]),
+                               rtol=1e-6, atol=1e-9)
 
 
 def test_ridge_recovers_a_planted_kmer_signal() -> None:

@@ -6,11 +6,12 @@ normal equations (X^T X from `kmers.KmerStats`, never the dense design matrix). 
 chosen on a hold-out (a hash fold of the training rows) from ALPHA_GRID, in units of the
 feature count; then the model is refitted on all rows with the chosen penalty.
 
-Solving: one Cholesky factorisation of the fitting rows' system at DEFAULT_ALPHA;
-every other penalty, and the refit on all rows, is solved by conjugate gradients
-preconditioned with that factor (a few tens of O(p^2) iterations each, where a fresh
-factorisation costs O(p^3)). A refit that does not converge falls back to its own
-factorisation. The linear algebra runs in torch (float64): numpy has no triangular solve.
+Solving (scipy, float64): one Cholesky factorisation (scipy.linalg.cho_factor) of the fitting
+rows' system at DEFAULT_ALPHA; every penalty of the grid, and the refit on all rows, is solved
+by conjugate gradients (scipy.sparse.linalg.cg) preconditioned with that factor: a few tens of
+O(p^2) iterations each, where a factorisation costs O(p^3) and an eigendecomposition (one for
+the whole grid) about 12 factorisations (measured: 282 s vs 23 s for p = 5460 on the 2-core
+machine). A refit that does not converge falls back to its own factorisation.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import torch
+import scipy.linalg
+from scipy.sparse.linalg import LinearOperator, cg
 
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.evaluation.kmers import (
@@ -68,8 +70,8 @@ class KmerRidge:
 class _System:
     """Standardised normal equations: (a + alpha I) w = b, plus what maps w back to counts."""
 
-    a: torch.Tensor
-    b: torch.Tensor
+    a: np.ndarray
+    b: np.ndarray
     mean: np.ndarray
     scale: np.ndarray
     ymean: np.ndarray
@@ -85,53 +87,40 @@ class _System:
         gram /= scale[:, None]
         gram /= scale[None, :]
         b = (stats.xty - n * np.outer(mean, ymean)) / scale[:, None]
-        return cls(torch.from_numpy(gram), torch.from_numpy(b), mean, scale, ymean)
+        return cls(gram, b, mean, scale, ymean)
 
-    def shifted(self, alpha: float) -> torch.Tensor:
-        """a + alpha I (a copy)."""
-        out = self.a.clone()
-        out.diagonal().add_(alpha)
-        return out
+    def factor(self, alpha: float) -> tuple[np.ndarray, bool]:
+        """The Cholesky factor of a + alpha I (scipy.linalg.cho_factor form)."""
+        shifted = self.a.copy()
+        shifted[np.diag_indices_from(shifted)] += alpha
+        return scipy.linalg.cho_factor(shifted, overwrite_a=True, check_finite=False)
 
-    def model(self, w: torch.Tensor, targets: tuple[str, ...], alpha: float, score: float,
+    def exact(self, alpha: float) -> np.ndarray:
+        """w with (a + alpha I) w = b by its own factorisation."""
+        return scipy.linalg.cho_solve(self.factor(alpha), self.b, check_finite=False)
+
+    def solve(self, alpha: float, factor: tuple[np.ndarray, bool],
+              start: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+        """w with (a + alpha I) w = b by conjugate gradients preconditioned with the Cholesky
+        `factor` of a nearby system, from `start`; (w, converged)."""
+        size = len(self.a)
+        system = LinearOperator((size, size), matvec=lambda v: self.a @ v + alpha * v,
+                                dtype=np.float64)
+        inverse = LinearOperator(
+            (size, size), matvec=lambda r: scipy.linalg.cho_solve(factor, r, check_finite=False),
+            dtype=np.float64)
+        w, converged = np.zeros_like(self.b), True
+        for t in range(self.b.shape[1]):
+            w[:, t], info = cg(system, self.b[:, t], None if start is None else start[:, t],
+                               rtol=CG_TOL, maxiter=CG_MAX_ITER, M=inverse)
+            converged = converged and info == 0
+        return w, converged
+
+    def model(self, w: np.ndarray, targets: tuple[str, ...], alpha: float, score: float,
               n_rows: int) -> KmerRidge:
-        raw = w.numpy() / self.scale[:, None]
+        raw = w / self.scale[:, None]
         weights = np.vstack([raw, np.zeros((1, raw.shape[1]))])
         return KmerRidge(weights, self.ymean - self.mean @ raw, targets, alpha, score, n_rows)
-
-
-def _pcg(system: _System, alpha: float, chol: torch.Tensor, x0: torch.Tensor | None = None
-         ) -> tuple[torch.Tensor, bool]:
-    """Solve (a + alpha I) x = b by conjugate gradients preconditioned with the Cholesky
-    factor `chol` of a nearby system; returns (x, converged)."""
-    a, b = system.a, system.b
-    x = torch.zeros_like(b) if x0 is None else x0.clone()
-    r = b - (a @ x + alpha * x)
-    z = _chol_solve(chol, r)
-    p, rz = z.clone(), (r * z).sum(0)
-    bnorm = b.norm(dim=0).clamp_min(1e-300)
-    for _ in range(CG_MAX_ITER):
-        if bool(((r.norm(dim=0) / bnorm) < CG_TOL).all()):
-            return x, True
-        q = a @ p + alpha * p
-        step = rz / (p * q).sum(0).clamp_min(1e-300)
-        x, r = x + step * p, r - step * q
-        z = _chol_solve(chol, r)
-        rz_next = (r * z).sum(0)
-        p, rz = z + (rz_next / rz.clamp_min(1e-300)) * p, rz_next
-    return x, bool(((r.norm(dim=0) / bnorm) < CG_TOL).all())
-
-
-def _factor(system: _System, alpha: float) -> torch.Tensor:
-    """Lower Cholesky factor of a + alpha I."""
-    return torch.linalg.cholesky(system.shifted(alpha))
-
-
-def _chol_solve(chol: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """x with L L^T x = b (two triangular solves: ~10x faster than torch.cholesky_solve on a
-    row-major factor, which copies it)."""
-    half = torch.linalg.solve_triangular(chol, b, upper=False)
-    return torch.linalg.solve_triangular(chol.mT, half, upper=True)
 
 
 def fit_kmer_ridge(sequences: pa.Array | pa.ChunkedArray | list[str], y: np.ndarray,
@@ -149,22 +138,20 @@ def fit_kmer_ridge(sequences: pa.Array | pa.ChunkedArray | list[str], y: np.ndar
     held.add(codes[holdout], y[holdout])
     if held.n < MIN_HOLDOUT or fit_part.n < 2:
         full = _System.of(fit_part.merged(held))
-        w = _chol_solve(_factor(full, DEFAULT_ALPHA * N_FEATURES), full.b)
+        w = full.exact(DEFAULT_ALPHA * N_FEATURES)
         return full.model(w, targets, DEFAULT_ALPHA, float("nan"), len(y))
     system = _System.of(fit_part)
-    chol = _factor(system, DEFAULT_ALPHA * N_FEATURES)
-    scores = {}
-    w = None
+    factor = system.factor(DEFAULT_ALPHA * N_FEATURES)
+    scores, w = {}, None
     for lam in sorted(grid, reverse=True):
-        w, _ = _pcg(system, lam * N_FEATURES, chol, w)
+        w, _ = system.solve(lam * N_FEATURES, factor, w)
         pred = system.model(w, targets, lam, 0.0, fit_part.n).predict_codes(codes[holdout])
         scores[lam] = float(np.mean([pearson(pred[:, t], y[holdout, t])
                                      for t in range(y.shape[1])]))
     best = max(grid, key=lambda lam: scores[lam])
     del system  # its 5460^2 matrix, before the refit builds another
     full = _System.of(fit_part.merged(held))
-    w, ok = _pcg(full, best * N_FEATURES, chol)
-    if not ok:
-        w = _chol_solve(_factor(full, best * N_FEATURES), full.b)
+    w, converged = full.solve(best * N_FEATURES, factor)
+    if not converged:
+        w = full.exact(best * N_FEATURES)
     return full.model(w, targets, best, scores[best], len(y))
-
