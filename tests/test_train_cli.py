@@ -186,9 +186,10 @@ def test_train_prints_its_plan_and_progress(trained: dict[str, Path], tmp_path: 
     batches = -(-rows // 128)
     assert (f"plan: epoch = {batches} batches x 128 = {rows} sequences = 1 pass over {rows} "
             f"training rows; 1 epochs ({rows} sequences) on cpu") in out
-    progress = [line for line in out.splitlines() if line.startswith("epoch 1/1 [")]
-    assert progress and f"{batches}/{batches} batches" in progress[-1]
-    assert "seq/s" in progress[-1] and "run left" in progress[-1]
+    progress = [line for line in out.splitlines() if line.startswith("epoch 1/1 ")
+                and " batches, " in line]
+    assert progress and progress[-1].startswith(f"epoch 1/1 {batches}/{batches} batches, ")
+    assert "seq/s" in progress[-1] and "run left" in progress[-1] and "\x1b" not in out
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -4,6 +4,7 @@ the epoch length a run's --schedule gives."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -154,25 +155,46 @@ def test_progress_lines_off_a_terminal_every_interval_with_rate_and_time_left() 
         progress.batch(1, batch, batch * 10)
     lines = out.getvalue().splitlines()
     assert len(lines) == 3  # at 12 s and 24 s (10 s apart or more), and the epoch's last batch
-    assert lines[0].startswith("epoch 1/2 [") and "4/10 batches" in lines[0]
+    assert lines[0].startswith("epoch 1/2 4/10 batches, ")
     assert "3.3 seq/s" in lines[0] and "epoch left 00:18" in lines[0]  # 60 rows at 10/3 per s
     assert "run left 00:48" in lines[0]  # 160 of 200 sequences left, 40 done in 12 s
-    progress.log("epoch 1/2 train_loss 1.0")
-    assert out.getvalue().endswith("epoch 1/2 train_loss 1.0\n")
+    progress.log("epoch 1/2 train_loss 1.0 [not markup]")
+    assert out.getvalue().endswith("epoch 1/2 train_loss 1.0 [not markup]\n")
+    assert "\x1b" not in out.getvalue() and "\r" not in out.getvalue()  # CI logs stay plain
 
 
-def test_progress_on_a_terminal_redraws_one_line_and_logs_above_it() -> None:
+def _plain(text: str) -> str:
+    """Terminal output without its colours and cursor moves."""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
+def test_progress_on_a_terminal_draws_a_rich_bar_per_epoch_and_logs_above_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "160")
     clock, out = _Clock(), io.StringIO()
-    progress = Progress(make_plan(100, 10, None, 1), stream=out, tty=True, clock=clock)
+    progress = Progress(make_plan(100, 10, None, 2), stream=out, tty=True, clock=clock)
     progress.batch(1, 0, 0)
     clock.now = 1.0
     progress.batch(1, 1, 10)
+    clock.now = 1.1
+    progress.batch(1, 2, 20)  # within REDRAW_EVERY_S: not redrawn
     clock.now = 2.0
-    progress.batch(1, 2, 20)
+    progress.batch(1, 3, 30)
     progress.log("message")
-    text = out.getvalue()
-    assert text.count("\r") == 3 and "\n" not in text.split("message")[0]
-    assert text.endswith("\r\x1b[Kmessage\n")
+    running = out.getvalue()
+    assert "\x1b[?25l" in running and "\x1b[?25h" not in running  # a live bar, cursor hidden
+    text = _plain(running)
+    assert "epoch 1/2" in text and "1/10 batches, 10 seq/s" in text
+    assert "3/10 batches, 15 seq/s" in text and "2/10" not in text and "message\n" in text
+    assert "run left 00:11" in text  # 170 of 200 sequences left, 30 done in 2 s
+    clock.now = 5.0
+    progress.batch(1, 10, 100)  # the epoch's last batch: the bar stops, the cursor is back
+    done = out.getvalue()[len(running):]
+    assert "10/10 batches" in _plain(done) and done.endswith("\x1b[?25h")
+    progress.batch(2, 0, 0)
+    clock.now = 6.0
+    progress.batch(2, 1, 10)
+    assert "epoch 2/2" in out.getvalue()[len(running) + len(done):]
 
 
 # -- the schedule --------------------------------------------------------------------------------
