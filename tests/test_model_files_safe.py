@@ -127,7 +127,7 @@ def test_logged_model_is_code_and_safetensors_with_no_pickle(trained) -> None:
     assert "loader_module: mlflow.pyfunc.loaders.code_model" in mlmodel
     assert "python_model.pkl" not in mlmodel
     assert (root / "pyfunc_model.py").read_bytes() == \
-        (REPO / "search" / "pyfunc_model.py").read_bytes()
+        (REPO / "search" / "record" / "pyfunc_model.py").read_bytes()
     assert (root / f"artifacts/model_dir/{WEIGHTS_FILE}").read_bytes() == \
         (trained["dir"] / WEIGHTS_FILE).read_bytes()
     linked = {m.key: m for m in mlflow.get_logged_model(trained["model_id"]).metrics or []}

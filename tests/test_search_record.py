@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from search.experiment import OPTUNA_FILE, SEARCH_FILE, TRIALS_FILE, ExperimentDir
 from search.record.tracking import RUN_ID, TrialRuns, start_parent_run
-from search.record.trials import TrialRecorder
+from search.record.trials import STOPPED_BY, TrialRecorder
 from search.study.journal import TUNE_ID_ATTR, journal_storage, load_study
 
 CONFIG = {"first": "bhi", "core": "autosome", "final": "autosome", "strategy": "autosome"}
@@ -62,6 +62,7 @@ def test_record_keeps_its_run_and_a_lost_record_finds_it_by_tags(
     later = TrialRecorder(recorder.exp)  # a new driver whose record lost the run id
     record = later.exp.trial_records()
     del record["bbbb0002"][RUN_ID]
+    record["bbbb0002"][STOPPED_BY] = "scheduler"  # its last result: ASHA's STOP (done)
     later.exp.write_json(TRIALS_FILE, record)
     later.on_trial_complete(0, [second], second)
     assert later.exp.trial_records()["bbbb0002"][RUN_ID] == run_id  # found, not created

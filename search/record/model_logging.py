@@ -1,6 +1,6 @@
 """Logging a model directory as an MLflow model that loading cannot turn into code execution.
 
-The logged model is a pyfunc "from code": MLflow stores search/pyfunc_model.py (the code, run
+The logged model is a pyfunc "from code": MLflow stores search/record/pyfunc_model.py (the code, run
 on load, which imports the installed package) and, as its one artifact, the directory's files
 that prediction needs: spec.json, model.json, weights.safetensors and best.json. No checkpoint,
 no pickle (no `python_model.pkl`): weights load through the safetensors reader only.
