@@ -221,7 +221,7 @@ def add_search(sub: argparse._SubParsersAction) -> None:
         "demo", help="the README's main job: simulate data and run a small local search"
     )
     demo.add_argument("--dir", default="demo", help="where data, runs and MLflow go")
-    demo.add_argument("--rows", type=int, default=12_000, help="simulated training rows")
+    demo.add_argument("--rows", type=int, default=4_000, help="simulated training rows")
     demo.add_argument("--time-budget", default="150s", metavar="DURATION",
                       help="the search's budget; the planner picks widths, passes and trials")
     demo.add_argument("--trials", type=int, default=None, help="fix the trials (no planning)")
