@@ -80,11 +80,10 @@ def finish(exp: ExperimentDir, results: Any) -> dict[str, Any]:
     return summary
 
 
-def search_ended_by(exp: ExperimentDir) -> str | None:
-    """What ended the whole search early, from clock.json: a halt's reason (the dataset guard)
-    or the time budget (None: it ran to its end). Tune stops the trials then without telling
-    the callbacks or the searcher that they ended."""
-    clock = exp.read_json(CLOCK_FILE, {})
+def search_ended_by(clock: dict[str, Any]) -> str | None:
+    """What ended the whole search early, from clock.json's `clock`: a halt's reason (the
+    dataset guard) or the time budget (None: it ran to its end). Tune stops the trials then
+    without telling the callbacks or the searcher that they ended."""
     budget = clock.get("budget_s")
     if clock.get("halted"):
         return str(clock["halted"])
@@ -99,7 +98,8 @@ def account_for_lost(exp: ExperimentDir) -> dict[str, dict[str, Any]]:
     ended, or an Optuna trial asked and never told (Ray aborted it before any callback saw it),
     is LOST (Optuna: FAIL) and named. Nothing is silent."""
     records, doc = exp.trial_records(), exp.search()
-    ended_by = search_ended_by(exp)
+    clock = exp.read_json(CLOCK_FILE, {})
+    ended_by = search_ended_by(clock)
     unfinished = {tid: r for tid, r in records.items() if r.get("status") not in DONE_STATES}
     study = load_study(exp.path(OPTUNA_FILE), exp.name)
     asked = [t for t in (study.get_trials(deepcopy=False) if study else [])
@@ -112,7 +112,6 @@ def account_for_lost(exp: ExperimentDir) -> dict[str, dict[str, Any]]:
             "trial_id": tid, "index": trial.number + 1, "config": trial.params,
             "epoch": 0, "history": [], "metrics": {}})
         study.tell(trial.number, state=TrialState.PRUNED if ended_by else TrialState.FAIL)
-    clock = exp.read_json(CLOCK_FILE, {})
     for tid, record in unfinished.items():
         if ended_by:
             record.update(status="STOPPED", stop_reason=stop_reason(
