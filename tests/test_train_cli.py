@@ -237,3 +237,47 @@ def test_train_width_tiny_is_one_command(trained: dict[str, Path]) -> None:
     assert saved["first.channels"] == tiny.block("first").params["channels"]
     published = count_parameters(build_model(get_preset("dream-cnn"), None))
     assert json.loads((out / "model.json").read_text())["n_parameters"] < published / 10
+
+
+def _budget_args(trained: dict[str, Path], *extra: str) -> Any:
+    return build_parser().parse_args(["train", "--data", str(trained["data"]), *TINY_CNN,
+                                      "--batch-size", "32", "--out", "unused", "--device", "cpu",
+                                      *extra])
+
+
+@pytest.mark.parametrize(("budget", "cap", "epochs"), [("60s", None, 53), ("1m", "3", 3),
+                                                      ("1", None, 1)])
+def test_train_time_budget_plans_the_epochs_that_fit(
+        trained: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], budget: str, cap: str | None, epochs: int) -> None:
+    """`train --time-budget` trains as many epochs as the timed batch says fit (at most
+    --epochs), says so before training, and warns when not even one fits."""
+    import search.commands.train as train_module
+
+    counts = train_module.row_counts(str(trained["data"]), (0,))
+    # 1 s of training rows + 0 s of validation per epoch, nothing to build: 90% of the budget
+    # (less the microseconds spent planning) buys floor(0.9 * seconds) epochs
+    monkeypatch.setattr(train_module, "time_model",
+                        lambda *a, **k: (1.0 / counts[0], 0.0, 0.0))
+    args = _budget_args(trained, "--time-budget", budget, *(["--epochs", cap] if cap else []))
+    spec = train_module.budget_epochs(train_spec(args), args)
+    out = capsys.readouterr().out
+    assert spec.strategy.epochs == epochs
+    assert f"so {epochs} epochs" in out
+    assert ("does not fit" in out) == (budget == "1")
+
+
+def test_train_time_budget_trains_within_its_plan(trained: dict[str, Path],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """End to end: the budgeted run writes a model with the planned epoch count, and resuming
+    it with a budget is refused (its schedule was planned for the first run's epochs)."""
+    out = trained["root"] / "runs" / "budgeted"
+    assert cli_main(["train", "--data", str(trained["data"]), *TINY_CNN, "--epochs", "2",
+                     "--batch-size", "32", "--batches-per-epoch", "3", "--time-budget", "10m",
+                     "--out", str(out),
+                     "--device", "cpu"]) == 0
+    assert json.loads((out / "spec.json").read_text())["strategy.epochs"] == 2
+    capsys.readouterr()
+    assert cli_main(["train", "--data", str(trained["data"]), *TINY_CNN, "--time-budget", "10m",
+                     "--out", str(out), "--resume", "--device", "cpu"]) == 2
+    assert "--resume with --time-budget" in capsys.readouterr().err

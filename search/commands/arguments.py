@@ -123,7 +123,11 @@ def add_train_predict(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--width", choices=WIDTHS, default="published",
                     help="block widths, as `run --width`: tiny and small train in a fraction "
                     "of the published width's time (--set values win)")
-    tr.add_argument("--epochs", type=int, default=None, help="default: the preset's")
+    tr.add_argument("--epochs", type=int, default=None,
+                    help="default: the preset's (with --time-budget: the most epochs)")
+    tr.add_argument("--time-budget", default=None, metavar="DURATION",
+                    help="e.g. 90s, 10m: time one batch on this machine and train as many "
+                    "epochs as fit (at most --epochs or the preset's), said before it starts")
     _add_schedule(tr)
     tr.add_argument("--batch-size", type=int, default=None)
     tr.add_argument("--val-folds", default="0",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
+import time
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import torch
 
 from prixfixe_blocks.blocks.compose import count_parameters
 from prixfixe_blocks.blocks.registry import block_names, get_block
@@ -19,6 +22,7 @@ from prixfixe_blocks.spec import ROLES, ModelSpec
 from prixfixe_blocks.strategies.spec import KINDS, schedule_overrides
 from prixfixe_blocks.training.fit import Best, fit
 from prixfixe_blocks.training.model import build_model
+from prixfixe_blocks.training.plan import make_plan
 from prixfixe_blocks.training.progress import Progress
 from prixfixe_blocks.training.seqio import read_sequences, write_predictions
 from prixfixe_blocks.training.trainer import Trainer
@@ -30,8 +34,11 @@ from search.record.mlflow_utils import (
     ui_command,
     write_run_record,
 )
+from search.run.budget import parse_duration
+from search.run.estimate import CPU_RATE_BATCH, row_counts, time_model
 
 CHECKPOINT_FILE = "checkpoint.pt"
+BUDGET_USABLE = 0.9  # of what is left after timing: epochs (validation, export, MLflow add a bit)
 
 
 def _val_folds(text: str) -> tuple[int, ...]:
@@ -57,6 +64,36 @@ def train_spec(args: argparse.Namespace) -> ModelSpec:
     return spec.with_overrides(schedule_overrides(args.schedule, args.batches_per_epoch))
 
 
+def budget_epochs(spec: ModelSpec, args: argparse.Namespace) -> ModelSpec:
+    """`spec` with as many epochs as `--time-budget` affords here (at most its own count): one
+    warm batch is timed on the real data, as `run --time-budget` times its presets, and the
+    plan is printed before training starts. The epoch count is fixed up front because the
+    learning-rate schedules span the whole run."""
+    start, budget = time.perf_counter(), parse_duration(args.time_budget)
+    if budget <= 0:
+        raise ConfigError(f"--time-budget must be positive, got {args.time_budget}")
+    folds = _val_folds(args.val_folds)
+    n_train, n_val = row_counts(args.data, folds)
+    strategy = spec.strategy
+    device = "cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu"
+    batch = int(strategy.batch_size) if device == "cuda" else min(int(strategy.batch_size),
+                                                                  CPU_RATE_BATCH)
+    train_s, predict_s, build_s = time_model(spec, args.data, folds, args.seed, device,
+                                             torch.get_num_threads(), batch=batch, warmup=True)
+    sequences = make_plan(n_train, int(strategy.batch_size), strategy.batches_per_epoch,
+                          1).sequences
+    epoch_s = sequences * train_s + n_val * predict_s
+    usable = (budget - (time.perf_counter() - start) - build_s) * BUDGET_USABLE
+    epochs = max(1, min(int(strategy.epochs), math.floor(usable / max(epoch_s, 1e-9))))
+    print(f"time budget {budget:.0f} s: one epoch ~{epoch_s:.1f} s here (timed on a batch of "
+          f"{batch}), so {epochs} epochs (at most {strategy.epochs}); expected "
+          f"~{build_s + epochs * epoch_s:.0f} s", flush=True)
+    if usable < epoch_s:
+        print("warning: one epoch does not fit in the budget; training one anyway",
+              flush=True)
+    return spec.with_overrides({"strategy.epochs": epochs})
+
+
 def _run_id(out: Path, resume: bool) -> str | None:
     record = read_run_record(out) if resume else None
     return record[0] if record else None
@@ -67,6 +104,12 @@ def cli_train(args: argparse.Namespace) -> int:
     load_plugins(args.plugins)
     spec = train_spec(args)
     out = Path(args.out)
+    if args.time_budget is not None:
+        if args.resume and (out / CHECKPOINT_FILE).is_file():
+            raise ConfigError(f"--resume with --time-budget: {out / CHECKPOINT_FILE} keeps the "
+                              "epochs planned at the start; resume with --epochs N (N from "
+                              "that run's plan line) instead of --time-budget")
+        spec = budget_epochs(spec, args)
     trainer = Trainer(spec, args.data, val_folds=_val_folds(args.val_folds), seed=args.seed,
                       device=args.device, log_every=0)
     ckpt = out / CHECKPOINT_FILE

@@ -25,7 +25,7 @@ import torch
 
 from prixfixe_blocks.ranges import WIDTHS
 from search.run.budget import MIN_EPOCHS, MIN_TRIALS, WidthCost, plan_budget
-from search.run.estimate import CPU_TIMING_BATCH, row_counts, time_model
+from search.run.estimate import CPU_RATE_BATCH, CPU_TIMING_BATCH, row_counts, time_model
 from search.run.options import SearchOptions, run_overrides
 from spaces import config_to_spec, load_space, parse_fixes, sample_configs
 
@@ -78,12 +78,14 @@ def width_costs(space_name: str, fixed: dict[str, Any], overrides: dict[str, Any
         for config in configs:
             spec = config_to_spec({**config, **fixed}, overrides)  # --fix values win
             small = min(int(spec.strategy.batch_size), CPU_TIMING_BATCH)
+            large = max(min(int(spec.strategy.batch_size), CPU_RATE_BATCH), small + 1)
             _, gb_small = measure_peak(lambda s=spec, b=small: time_model(
                 s, data, val_folds, seed, device, threads, batch=b))
-            # timed at the larger batch, after the first (warm): small models pay per batch
-            (train, predict, build), gb_large = measure_peak(lambda s=spec, b=small * 4: (
+            # timed at the larger batch, after the first (warm): small batches cost more per
+            # sequence (measured 2-5x at 64 vs 1024 on 2 cores)
+            (train, predict, build), gb_large = measure_peak(lambda s=spec, b=large: (
                 time_model(s, data, val_folds, seed, device, threads, batch=b, warmup=True)))
-            per_seq = max(0.0, gb_large - gb_small) / (3 * small)  # activations, per sequence
+            per_seq = max(0.0, gb_large - gb_small) / (large - small)  # activations, per seq
             base_gb = max(0.0, gb_small - per_seq * small)  # model, optimizer, data
             memory = WORKER_GB + base_gb + per_seq * int(spec.strategy.batch_size)
             timings.append((train, predict, build, memory))

@@ -31,7 +31,8 @@ TIMED_STEPS = 2  # timed training batches per distinct model (on a GPU after a w
 # On CPU the time per sequence barely depends on the batch size and the first step costs no
 # more than the others: one small batch keeps the timing of a 26M-parameter model under a
 # minute on 2 cores.
-CPU_TIMING_BATCH = 16
+CPU_TIMING_BATCH = 32  # the dry run's timed batch on CPU (larger batches cost less per sequence)
+CPU_RATE_BATCH = 128  # the warm batch whose per-sequence time budgets estimate from (CPU)
 CPU_TIMED_STEPS = 1
 DAY_S = 86_400.0
 
