@@ -97,3 +97,27 @@ def test_a_time_budget_alone_plans_the_search(tmp_path_factory: pytest.TempPathF
     plan = next(line for line in out.splitlines() if line.startswith("budget plan"))
     assert "passes per trial" in plan and "at a time" in plan
     assert "dry run: no trial started" in out and not (storage / "b").exists()
+
+
+def test_the_planner_times_the_presets_the_search_trains(monkeypatch: pytest.MonkeyPatch) -> None:
+    """width_costs times each DREAM preset as a trial builds it at that width (the space's
+    constants included), i.e. what `train --preset P --width W` trains: a bare preset point
+    once built the published DREAM-CNN core and called it tiny."""
+    from prixfixe_blocks.blocks.compose import count_parameters
+    from prixfixe_blocks.presets import get_preset, with_width
+    from prixfixe_blocks.training.model import build_model
+    from search.run import budget_costs
+
+    timed: list[int] = []
+
+    def fake_time(spec, *_args, **_kwargs):  # noqa: ANN001, ANN202
+        timed.append(count_parameters(build_model(spec, None)))
+        return 1e-5, 1e-6, 0.1
+
+    monkeypatch.setattr(budget_costs, "time_model", fake_time)
+    costs = budget_costs.width_costs("prixfixe", {}, {}, "unused", (0,), 0, "cpu", 1,
+                                     lambda cost: True)  # no width past tiny
+    assert [c.width for c in costs] == ["tiny"]
+    presets = {count_parameters(build_model(with_width(get_preset(name), "tiny"), None))
+               for name in ("dream-cnn", "dream-rnn", "dream-attn")}
+    assert set(timed) == presets  # each preset timed at two batches, as built at tiny

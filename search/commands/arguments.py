@@ -236,11 +236,12 @@ def add_search(sub: argparse._SubParsersAction) -> None:
 def add_after_search(sub: argparse._SubParsersAction) -> None:
     refit = sub.add_parser(
         "refit", help="retrain a finished search's best configurations on train + val, "
-        "ensemble them and score them on the test split",
+        "select an ensemble of them and score it on the test split",
         description="The K best configurations (and the presets the search ran) are retrained "
         "with S seeds each on train + val for the epoch count each reached its best at, as "
-        "Ray Tune trials (resumable) with nested MLflow runs; the top K's models are averaged "
-        "into an ensemble model directory (STORAGE/NAME/refit/ensemble) and everything is "
+        "Ray Tune trials (resumable) with nested MLflow runs; greedy forward selection on "
+        "validation predictions (Caruana et al. 2004; the k-mer ridge is a candidate) picks "
+        "the ensemble's members and weights (STORAGE/NAME/refit/ensemble), and everything is "
         "scored on the test split beside the k-mer ridge baseline.")
     refit.add_argument("name", help="a finished search")
     refit.add_argument("--top", type=int, default=None, help="configurations to refit "

@@ -73,7 +73,9 @@ def width_costs(space_name: str, fixed: dict[str, Any], overrides: dict[str, Any
         if costs and too_costly(_scaled(costs[-1], WIDTH_COST_GROWTH)):
             break
         space = load_space(space_name, width=width, fixed=fixed)
-        configs = space.points() or sample_configs(space, 2, seed=seed)
+        # the presets as trials get them (the space's constants too, e.g. the width's
+        # block_sizes: a bare point would build the published core)
+        configs = sample_configs(space, len(space.points()) or 2, seed=seed)
         timings = []
         for config in configs:
             spec = config_to_spec({**config, **fixed}, overrides)  # --fix values win

@@ -1,0 +1,154 @@
+"""Search vs presets vs the k-mer ridge on held-out rows, at the same time budget.
+
+For each dataset and budget B (2 cores unless the machine has more):
+- the search as a user runs it: `run --time-budget B` (the planner picks width, passes, trials),
+  then `refit` with its defaults (the selection ensemble, the ridge a candidate), for each seed;
+  refit's time is recorded separately;
+- every DREAM preset, each given the whole budget: `train --preset P --width W --time-budget B`
+  at the width the search's planner chose for that budget (the width the search enqueues the
+  presets at);
+- the k-mer ridge fitted on the same training rows (`evaluate` fits it beside every model).
+Everything is scored on test rows never used to choose (`held_out_data.score`). Results are
+appended to the JSON as they come (a rerun skips what is there), then printed as tables.
+
+    .venv/bin/python benchmarks/held_out.py --budgets 3m --seeds 0,1 \\
+        --out benchmarks/results/held_out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.held_out_data import Dataset, cli, prepare, score, truth_ceiling  # noqa: E402
+from prixfixe_blocks.atomic import atomic_write_text  # noqa: E402
+from search.experiment import ENSEMBLE_DIR, REFIT_FILE, SEARCH_FILE  # noqa: E402
+from search.refit.select import SELECTION  # noqa: E402
+from search.run.budget import parse_duration  # noqa: E402
+
+PRESETS = ("dream-cnn", "dream-rnn", "dream-attn")
+DATASETS = ("dream", "deepstarr", "lentimpra", "simulated")
+OVERHEAD_S = 60  # start-up, planning and scoring per command, for the cost estimate
+
+
+def search_arm(data: Dataset, budget: str, seed: int, work: Path) -> dict[str, Any]:
+    """`run --time-budget` then `refit`, the ensemble scored on the test rows."""
+    name = f"{data.name}-{budget}-s{seed}"
+    runs, log = work / "runs", work / "logs" / f"{name}.log"
+    start = time.perf_counter()
+    cli("run", "--data", str(data.path), "--name", name, "--time-budget", budget, "--seed",
+        str(seed), "--storage", str(runs), "--tracking-uri", f"sqlite:///{work}/mlflow.db",
+        log=log)
+    search_s = time.perf_counter() - start
+    cli("refit", name, "--storage", str(runs), log=log)
+    refit_s = time.perf_counter() - start - search_s
+    root = runs / name
+    options = json.loads((root / SEARCH_FILE).read_text())["options"]
+    refit = json.loads((root / REFIT_FILE).read_text()) if (root / REFIT_FILE).is_file() else {}
+    scores = score(root / ENSEMBLE_DIR, data, work / "scores" / f"{name}.json")
+    return {**scores, "search_s": search_s, "refit_s": refit_s, "width": options["width"],
+            "epochs": options["epochs"], "trials": options["trials"],
+            "selection": refit.get(SELECTION)}
+
+
+def preset_arm(data: Dataset, budget: str, preset: str, width: str,
+               work: Path) -> dict[str, Any]:
+    """`train --preset P --width W --time-budget B`, scored on the test rows."""
+    name = f"{data.name}-{budget}-{preset}"
+    out, start = work / "presets" / name, time.perf_counter()
+    if not (out / "best.json").is_file():
+        cli("train", "--data", str(data.path), "--preset", preset, "--width", width,
+            "--time-budget", budget, "--out", str(out), "--device", "cpu",
+            log=work / "logs" / f"{name}.log")
+    seconds = time.perf_counter() - start
+    spec = json.loads((out / "spec.json").read_text())
+    return {**score(out, data, work / "scores" / f"{name}.json"), "train_s": seconds,
+            "width": width, "epochs": spec["strategy.epochs"]}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every arm not yet in the results file; the results."""
+    out, work = Path(args.out), Path(args.work)
+    results = json.loads(out.read_text()) if out.is_file() else {"datasets": {}}
+    datasets, budgets = args.datasets.split(","), args.budgets.split(",")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    runs = len(datasets) * sum(parse_duration(b) + OVERHEAD_S for b in budgets)
+    print(f"plan: {len(datasets)} datasets x {len(budgets)} budgets; per budget "
+          f"{len(seeds)} searches (+ refit, about as long again) and {len(PRESETS)} presets: "
+          f"about {runs * (2 * len(seeds) + len(PRESETS)) / 60:.0f} min on this machine; "
+          f"memory: what `run --time-budget` plans (<= 70% of RAM)", flush=True)
+    for name in datasets:
+        data = prepare(name, work)
+        entry = results["datasets"].setdefault(name, {"budgets": {}})
+        entry["truth_ceiling"] = truth_ceiling(data)
+        for budget in budgets:
+            arms = entry["budgets"].setdefault(budget, {"search": {}, "presets": {}})
+            for seed in seeds:
+                if str(seed) not in arms["search"]:
+                    arms["search"][str(seed)] = search_arm(data, budget, seed, work)
+                    save(results, out)
+                    print(f"{name} {budget} search seed {seed}: "
+                          f"{arms['search'][str(seed)]['model']}", flush=True)
+            width = next(iter(arms["search"].values()))["width"]
+            for preset in PRESETS:
+                if preset not in arms["presets"]:
+                    arms["presets"][preset] = preset_arm(data, budget, preset, width, work)
+                    save(results, out)
+                    print(f"{name} {budget} {preset}: {arms['presets'][preset]['model']}",
+                          flush=True)
+    return results
+
+
+def save(results: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps(results, indent=1) + "\n")
+
+
+def table(results: dict[str, Any]) -> str:
+    """Markdown: per dataset and budget, test r of search (median [min, max] over seeds), each
+    preset and the ridge (and the DREAM score and truth ceiling on simulated data)."""
+    lines = ["| dataset | budget | search + refit (median [min, max]) | " + " | ".join(PRESETS)
+             + " | k-mer ridge | ceiling | refit s |", "|" + " --- |" * (6 + len(PRESETS))]
+    for name, entry in results["datasets"].items():
+        ceiling = entry.get("truth_ceiling")
+        for budget, arms in entry["budgets"].items():
+            searched = [a["model"]["r"] for a in arms["search"].values()]
+            presets = [arms["presets"][p]["model"]["r"] if p in arms["presets"] else None
+                       for p in PRESETS]
+            ridge = next((a["ridge"]["r"] for a in arms["presets"].values()), None)
+            refit_s = statistics.median(a["refit_s"] for a in arms["search"].values()) \
+                if searched else None
+            cells = [_f(statistics.median(searched)) + f" [{_f(min(searched))}, "
+                     f"{_f(max(searched))}] (n={len(searched)})" if searched else "-",
+                     *map(_f, presets), _f(ridge), _f(ceiling), _f(refit_s, 0)]
+            lines.append(f"| {name} | {budget} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--budgets", default="3m,10m", help="comma-separated durations")
+    parser.add_argument("--seeds", default="0,1,2", help="search seeds")
+    parser.add_argument("--work", default="/tmp/prixfixe-held-out",
+                        help="data, runs, models and logs")
+    parser.add_argument("--out", default="benchmarks/results/held_out.json")
+    parser.add_argument("--table-only", action="store_true", help="print the saved results")
+    args = parser.parse_args()
+    results = json.loads(Path(args.out).read_text()) if args.table_only else run(args)
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
