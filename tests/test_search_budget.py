@@ -121,3 +121,18 @@ def test_the_planner_times_the_presets_the_search_trains(monkeypatch: pytest.Mon
     presets = {count_parameters(build_model(with_width(get_preset(name), "tiny"), None))
                for name in ("dream-cnn", "dream-rnn", "dream-attn")}
     assert set(timed) == presets  # each preset timed at two batches, as built at tiny
+
+
+@pytest.mark.parametrize(("rows", "fix", "pinned"), [
+    (5_676, [], "strategy.batch_size=128"), (1_000_000, [], None),
+    (5_676, ["strategy.batch_size=512"], "strategy.batch_size=512")])
+def test_a_budgeted_search_pins_a_batch_that_fits_its_rows(rows: int, fix: list[str],
+                                                           pinned: str | None) -> None:
+    """Few rows: every trial (the presets too) gets a batch giving >= 32 steps per pass, unless
+    the user pinned one; many rows: the space's batch choices stay searched."""
+    from search.run.budget_costs import fit_batch
+    from search.run.options import SearchOptions
+
+    opts = fit_batch(SearchOptions(data="unused", name="x", fix=list(fix)), rows)
+    batches = [f for f in opts.fix if f.startswith("strategy.batch_size=")]
+    assert batches == ([pinned] if pinned else [])

@@ -20,7 +20,13 @@ from prixfixe_blocks.spec import BlockSpec, ModelSpec, make_strategy
 from prixfixe_blocks.strategies.spec import schedule_overrides
 from prixfixe_blocks.strategies.targets import make_target
 from prixfixe_blocks.training.model import build_model
-from prixfixe_blocks.training.plan import format_duration, make_plan
+from prixfixe_blocks.training.plan import (
+    MIN_BUDGET_BATCH,
+    MIN_STEPS_PER_PASS,
+    batch_for_rows,
+    format_duration,
+    make_plan,
+)
 from prixfixe_blocks.training.progress import Progress
 from prixfixe_blocks.training.trainer import Trainer
 from search.cli import build_parser
@@ -212,3 +218,15 @@ def test_schedule_overrides_give_the_epoch_length() -> None:
 def test_train_defaults_to_one_pass_per_epoch(flags: list[str], expected: int | None) -> None:
     args = build_parser().parse_args(["train", "--data", "d", "--out", "o", *flags])
     assert train_spec(args).strategy.batches_per_epoch == expected
+
+
+@pytest.mark.parametrize(("rows", "batch", "expected"), [
+    (6_700_000, 1024, 1024),  # the DREAM data the presets were sized for
+    (40_000, 1024, 1024), (5_676, 1024, 128), (1_000, 1024, 32), (100, 1024, 32),
+    (5_676, 64, 64),  # never larger than asked
+    (1_000, 16, 16)])
+def test_a_budgeted_batch_gives_each_pass_enough_steps(rows: int, batch: int,
+                                                       expected: int) -> None:
+    chosen = batch_for_rows(rows, batch)
+    assert chosen == expected
+    assert chosen == batch or rows / chosen >= MIN_STEPS_PER_PASS or chosen == MIN_BUDGET_BATCH

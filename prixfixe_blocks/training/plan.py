@@ -12,6 +12,11 @@ from dataclasses import dataclass
 
 from prixfixe_blocks.errors import ConfigError
 
+# The DREAM presets' batch of 1024 was sized for 6.7M rows (6,500 steps per pass); a budgeted
+# run on fewer rows takes the largest power of two that still gives this many steps per pass.
+MIN_STEPS_PER_PASS = 32
+MIN_BUDGET_BATCH = 32
+
 
 @dataclass(frozen=True)
 class TrainPlan:
@@ -57,6 +62,14 @@ def make_plan(rows: int, batch_size: int, batches_per_epoch: int | None,
     if batches_per_epoch is None:
         return TrainPlan(rows, batch_size, math.ceil(rows / batch_size), epochs, True)
     return TrainPlan(rows, batch_size, int(batches_per_epoch), epochs, False)
+
+
+def batch_for_rows(rows: int, batch: int) -> int:
+    """The batch size a budgeted run uses on `rows` training rows: `batch`, or a smaller power
+    of two giving at least MIN_STEPS_PER_PASS optimizer steps per pass (never below
+    MIN_BUDGET_BATCH)."""
+    fitting = 2 ** max(0, math.floor(math.log2(max(rows, 1) / MIN_STEPS_PER_PASS)))
+    return max(min(batch, fitting), min(batch, MIN_BUDGET_BATCH))
 
 
 def format_duration(seconds: float) -> str:

@@ -22,7 +22,7 @@ from prixfixe_blocks.spec import ROLES, ModelSpec
 from prixfixe_blocks.strategies.spec import KINDS, schedule_overrides
 from prixfixe_blocks.training.fit import Best, fit
 from prixfixe_blocks.training.model import build_model
-from prixfixe_blocks.training.plan import make_plan
+from prixfixe_blocks.training.plan import MIN_STEPS_PER_PASS, batch_for_rows, make_plan
 from prixfixe_blocks.training.progress import Progress
 from prixfixe_blocks.training.seqio import read_sequences, write_predictions
 from prixfixe_blocks.training.trainer import Trainer
@@ -74,6 +74,12 @@ def budget_epochs(spec: ModelSpec, args: argparse.Namespace) -> ModelSpec:
         raise ConfigError(f"--time-budget must be positive, got {args.time_budget}")
     folds = _val_folds(args.val_folds)
     n_train, n_val = row_counts(args.data, folds)
+    if args.batch_size is None and batch_for_rows(n_train, spec.strategy.batch_size) \
+            < spec.strategy.batch_size:
+        spec = spec.with_overrides({"strategy.batch_size": batch_for_rows(
+            n_train, spec.strategy.batch_size)})
+        print(f"batch size {spec.strategy.batch_size}: {n_train:,} training rows give a pass "
+              f"of at least {MIN_STEPS_PER_PASS} steps (--batch-size N to choose)", flush=True)
     strategy = spec.strategy
     device = "cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu"
     batch = int(strategy.batch_size) if device == "cuda" else min(int(strategy.batch_size),

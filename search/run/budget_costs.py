@@ -24,6 +24,8 @@ from typing import Any
 import torch
 
 from prixfixe_blocks.ranges import WIDTHS
+from prixfixe_blocks.strategies.spec import BATCH_SIZES
+from prixfixe_blocks.training.plan import MIN_STEPS_PER_PASS, batch_for_rows
 from search.run.budget import MIN_EPOCHS, MIN_TRIALS, WidthCost, plan_budget
 from search.run.estimate import CPU_RATE_BATCH, CPU_TIMING_BATCH, row_counts, time_model
 from search.run.options import SearchOptions, run_overrides
@@ -32,6 +34,7 @@ from spaces import config_to_spec, load_space, parse_fixes, sample_configs
 WORKER_GB = 1.0  # a Ray worker with torch, the data and the model before its first batch
 WIDTH_COST_GROWTH = 4.0  # the least a width step multiplies the time per sequence (measured ~10x)
 _KB = 1024.0**2  # kB per GB
+BATCH_KEY = "strategy.batch_size"
 
 
 def _status_kb(field: str) -> float | None:
@@ -116,6 +119,19 @@ def node_memory_gb() -> float:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024.0**3
 
 
+def fit_batch(opts: SearchOptions, n_train: int) -> SearchOptions:
+    """`opts` with the batch size pinned to `batch_for_rows` when the space's largest batch
+    would give a pass fewer than MIN_STEPS_PER_PASS steps (unless --fix pins one)."""
+    largest = max(BATCH_SIZES)
+    batch = batch_for_rows(n_train, largest)
+    if BATCH_KEY in parse_fixes(opts.fix) or batch == largest:
+        return opts
+    print(f"batch size {batch} for every trial: {n_train:,} training rows give a pass of at "
+          f"least {MIN_STEPS_PER_PASS} steps (the presets' {largest} was sized for 6.7M rows; "
+          f"--fix {BATCH_KEY}=N to choose)", flush=True)
+    return replace(opts, fix=[*opts.fix, f"{BATCH_KEY}={batch}"])
+
+
 def apply_budget(opts: SearchOptions) -> SearchOptions:
     """`opts` with the width, passes, trials, trials at a time and first rung that its time
     budget affords on this machine (`budget.plan_budget`); the time spent measuring comes off
@@ -125,6 +141,7 @@ def apply_budget(opts: SearchOptions) -> SearchOptions:
     cpus = opts.num_cpus or os.cpu_count() or 1
     slots = max(1, int(cpus // max(opts.cpus_per_trial, 1e-9)))
     gpu = bool(opts.gpus_per_trial) and torch.cuda.is_available()
+    opts = fit_batch(opts, n_train)
     print(f"planning for a time budget of {budget:.0f} s: timing each DREAM preset at each "
           f"affordable width on {n_train:,} training rows ...", flush=True)
     costs = width_costs(opts.space, parse_fixes(opts.fix), run_overrides(opts), opts.data,
