@@ -16,7 +16,6 @@ from prixfixe_blocks.data.read.encode import (
     one_hot,
     plasmid_pad,
     reverse_complement,
-    strip_adapters,
     to_codes,
     unlock_tokens,
     vector_pad,
@@ -108,6 +107,3 @@ def test_unlock_tokens():
     tok = unlock_tokens([LEFT_ADAPTER + s + RIGHT_ADAPTER for s in inserts])
     assert decode(tok[:, :100]) == [s.center(100, "N") for s in inserts]
 
-
-def test_strip_adapters():
-    assert strip_adapters([SEQ110]).to_pylist() == [INSERT]

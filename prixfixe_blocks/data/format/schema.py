@@ -22,7 +22,6 @@ from prixfixe_blocks.errors import DataError
 FORMAT_VERSION = 1
 META_FILE = "dataset.json"
 SHARD_PATTERN = "part-{:05d}.parquet"
-ALPHABET = "ACGTN"
 LEFT_ADAPTER = "TGCATTTTTTTCACATC"
 RIGHT_ADAPTER = "GGTTACGGCTGTT"
 

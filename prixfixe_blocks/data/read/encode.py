@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from prixfixe_blocks.data.format.schema import as_string_array, string_buffers
 
@@ -80,12 +79,6 @@ def to_codes(seqs: Seqs, length: int, *, align: str = "left", fill: int = N) -> 
     else:
         raise ValueError(f"align must be left, right or center, got {align!r}")
     return _window(seqs, length, start=start, pad_left=pad, fill=fill)
-
-
-def strip_adapters(seqs: Seqs, *, left: int = 17, right: int = 13) -> pa.Array:
-    """Drop ``left`` bases at the 5' end and ``right`` at the 3' end (an Arrow kernel)."""
-    arr = seqs if isinstance(seqs, pa.Array | pa.ChunkedArray) else pa.array(list(seqs))
-    return pc.utf8_slice_codeunits(arr, start=left, stop=-right if right else None)
 
 
 def plasmid_pad(seqs: Seqs, left_flank: str, *, length: int = 150,
