@@ -6,12 +6,13 @@ import pickle
 
 import pytest
 
-from prixfixe_blocks.blocks.registry import tiny_params
 from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.param_names import ParamName
 from prixfixe_blocks.presets import get_preset
 from prixfixe_blocks.spec import ROLES
 from spaces import check_space, config_to_spec, grid_size, load_space, parse_fixes, sample_configs
 from spaces.prixfixe import TEAMS, block_distributions
+from tests.spec_support import tiny_params
 
 RUN = {"strategy.epochs": 2}
 
@@ -69,7 +70,9 @@ def test_full_space_samples_conditional_block_params() -> None:
     for config in configs:
         for role in ("first", "core", "final"):
             own = set(block_distributions(role, config[role], "tiny"))
-            sampled = {k for k in config if k.startswith(f"{role}.{config[role]}.")}
+            sampled = {k for k in config
+                       if (name := ParamName.parse(k)) and name.block == config[role]
+                       and name.role == role}
             assert own and own <= sampled, (role, config[role])
         spec = config_to_spec(config, RUN)
         assert spec.strategy.epochs == 2
