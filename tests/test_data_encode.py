@@ -12,7 +12,6 @@ import pytest
 from prixfixe_blocks.data.format.plasmid import load_plasmid
 from prixfixe_blocks.data.format.schema import LEFT_ADAPTER, RIGHT_ADAPTER
 from prixfixe_blocks.data.read.encode import (
-    decode,
     one_hot,
     plasmid_pad,
     reverse_complement,
@@ -22,6 +21,7 @@ from prixfixe_blocks.data.read.encode import (
     with_constant_channels,
 )
 from prixfixe_blocks.errors import DataError
+from tests.codes_support import decode
 
 INSERT = "ACGTTGCA" * 10
 SEQ110 = LEFT_ADAPTER + INSERT + RIGHT_ADAPTER
