@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from prixfixe_blocks.presets import get_preset, preset_names, tiny_spec
+from prixfixe_blocks.presets import get_preset, preset_names, with_width
 from prixfixe_blocks.training.trainer import Trainer
 from search.cli import main as cli_main
 
@@ -40,7 +40,7 @@ def make_trainer(preset: str, data: Path, device: str, batch_size: int, batches:
                  tiny: bool = False, **options: object) -> Trainer:
     """A quiet Trainer for `preset` (its blocks at tiny widths if `tiny`) with two epochs of
     `batches` batches of `batch_size`."""
-    spec = tiny_spec(get_preset(preset)) if tiny else get_preset(preset)
+    spec = with_width(get_preset(preset), "tiny") if tiny else get_preset(preset)
     spec = spec.with_overrides({
         "strategy.batch_size": batch_size, "strategy.batches_per_epoch": batches,
         "strategy.epochs": 2,

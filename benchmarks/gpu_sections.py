@@ -28,7 +28,7 @@ from bench_train import GPU_VARIANTS, throughput
 
 from prixfixe_blocks.atomic import atomic_write_text
 from prixfixe_blocks.data.read.loader import ShardLoader
-from prixfixe_blocks.presets import get_preset, tiny_spec
+from prixfixe_blocks.presets import get_preset, with_width
 from prixfixe_blocks.training.trainer import Trainer
 
 DREAM_PRESETS = ("dream-cnn", "dream-rnn", "dream-attn")
@@ -179,7 +179,7 @@ class TimedEncoder:
 def epoch_section(mode: Mode, data: Path, budget_s: float, sink: Sink) -> None:
     """One DREAM-CNN epoch (the Trainer's defaults: bf16 on a GPU), cut at the time limit."""
     deadline = time.monotonic() + budget_s
-    spec = tiny_spec(get_preset(GOAL_PRESET)) if mode.tiny else get_preset(GOAL_PRESET)
+    spec = with_width(get_preset(GOAL_PRESET), "tiny") if mode.tiny else get_preset(GOAL_PRESET)
     overrides: dict[str, Any] = {"strategy.batch_size": mode.batch_size}
     if mode.epoch_batches is not None:
         overrides["strategy.batches_per_epoch"] = mode.epoch_batches

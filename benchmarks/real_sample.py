@@ -20,6 +20,7 @@ from pathlib import Path
 from prixfixe_blocks.blocks.compose import count_parameters
 from prixfixe_blocks.blocks.registry import width_params
 from prixfixe_blocks.data.write.resplit import split_dataset
+from prixfixe_blocks.param_names import ParamName
 from prixfixe_blocks.presets import get_preset
 from prixfixe_blocks.spec import ROLES, ModelSpec
 from prixfixe_blocks.training.fit import fit
@@ -34,7 +35,7 @@ PRESETS = ("dream-cnn", "dream-rnn", "dream-attn")
 def preset_at(name: str, width: str, epochs: int, batch_size: int) -> ModelSpec:
     """The preset with its blocks at `width`, `epochs` one-pass epochs of `batch_size`."""
     spec = get_preset(name)
-    scaled = {f"{role}.{key}": value for role in ROLES
+    scaled = {ParamName(role, key).spec_key: value for role in ROLES
               for key, value in width_params(role, spec.block(role).name, width).items()}
     return spec.with_overrides({**scaled, "strategy.epochs": epochs,
                                 "strategy.batch_size": batch_size,

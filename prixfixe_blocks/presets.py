@@ -131,8 +131,3 @@ def with_width(spec: ModelSpec, width: str) -> ModelSpec:
         for role in ROLES
     }
     return replace(spec, **blocks)
-
-
-def tiny_spec(spec: ModelSpec) -> ModelSpec:
-    """`spec` with every block at its tiny params (small widths for tests and quick searches)."""
-    return with_width(spec, "tiny")

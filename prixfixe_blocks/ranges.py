@@ -9,10 +9,12 @@ Range kinds: `Fixed()` (not searched), `Choice(options)` (or `Choice(registry=KI
 strategy component's registered names), `Ints(low, high, step, log)`, `Floats(low, high, log)`
 (absolute ranges), `Widths(step)` (half to twice the field's value at the run's width, in
 multiples of `step` and of `multiple_of`), `Around(delta)` (the value at the width +- delta).
+`coerce` reads a value given for a field (possibly a command-line string) as its annotated type.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
@@ -236,3 +238,35 @@ def _dist(decl: Declared, value: Any, values: dict[str, Any], registry_names: An
     low = max(step, value // 2 // step * step, -(-decl.minimum // step) * step)
     high = max(low, 2 * value // step * step)
     return Dist("int", low, high, step)
+
+
+def coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Coerce `value` (possibly a string from the command line) to a field's annotated type."""
+    text = str(annotation)
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+        if "None" in text:
+            return None
+        if value is None or not text.startswith("str"):  # "none" is a valid str (strategy.rc)
+            raise ConfigError(f"{where}: None is not allowed")
+    try:
+        if text.startswith("bool"):
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1")
+            return bool(value)
+        if text.startswith("int"):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(float(value)) if isinstance(value, str) else int(value)
+        if text.startswith("float"):
+            return float(value)
+        if text.startswith("str"):
+            return str(value)
+        if text.startswith("tuple") or text.startswith("list"):
+            if isinstance(value, str):
+                value = json.loads(value if value.startswith("[") else f"[{value}]")
+            return tuple(value)
+    except (TypeError, ValueError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{where}: cannot read {value!r} as {text}") from err
+    return value

@@ -1,8 +1,9 @@
 """Model specifications: which blocks and training strategy make a model, as plain data.
 
 A `ModelSpec` is what a search space samples, what a Tune trial receives, what MLflow logs as
-params and what a model directory stores. Its flat form is a dict of scalars:
-`{"first": "bhi", "first.channels": 160, "core": "autosome", ..., "strategy.lr": 0.005}`.
+params and what a model directory stores. Its flat form is a dict of scalars keyed by spec keys
+(`param_names.ParamName`): `{"first": "bhi", "first.channels": 160, "core": "autosome", ...,
+"strategy.lr": 0.005}`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from prixfixe_blocks.errors import ConfigError
-from prixfixe_blocks.strategies.spec import InputShape, StrategySpec, make_strategy
+from prixfixe_blocks.param_names import ROLES, STRATEGY, ParamName
+from prixfixe_blocks.strategies.strategy_spec import StrategySpec, make_strategy
 
-__all__ = ["ROLES", "BlockSpec", "InputShape", "ModelSpec", "StrategySpec", "make_strategy",
-           "parse_scalar"]
-
-ROLES: tuple[str, str, str] = ("first", "core", "final")
+__all__ = ["ROLES", "BlockSpec", "ModelSpec", "StrategySpec", "make_strategy", "parse_scalar"]
 
 
 @dataclass(frozen=True)
@@ -50,9 +49,9 @@ class ModelSpec:
             block = self.block(role)
             flat[role] = block.name
             for key, value in sorted(block.params.items()):
-                flat[f"{role}.{key}"] = value
+                flat[ParamName(role, key).spec_key] = value
         for key, value in asdict(self.strategy).items():
-            flat[f"strategy.{key}"] = value
+            flat[ParamName(STRATEGY, key).spec_key] = value
         return flat
 
     @classmethod
@@ -62,18 +61,19 @@ class ModelSpec:
         params: dict[str, dict[str, Any]] = {role: {} for role in ROLES}
         strategy: dict[str, Any] = {}
         for key, value in flat.items():
-            head, _, rest = key.partition(".")
-            if head in ROLES and not rest:
-                names[head] = str(value)
-            elif head in ROLES:
-                params[head][rest] = value
-            elif head == "strategy" and rest:
-                strategy[rest] = value
+            name = ParamName.parse(key)
+            if name is None:
+                raise ConfigError(f"unknown spec key '{key}' (expected first|core|final[.param] "
+                                  "or strategy.<field>)")
+            if name.block is not None:
+                raise ConfigError(f"'{key}' is a search name, not a spec key (its spec key: "
+                                  f"{name.spec_key})")
+            if name.role == STRATEGY:
+                strategy[str(name.field)] = value
+            elif name.field is None:
+                names[name.role] = str(value)
             else:
-                raise ConfigError(
-                    f"unknown spec key '{key}' (expected first|core|final[.param] or "
-                    "strategy.<field>)"
-                )
+                params[name.role][name.field] = value
         missing = [role for role in ROLES if role not in names]
         if missing:
             raise ConfigError(f"spec names no block for: {', '.join(missing)}")
@@ -91,16 +91,18 @@ class ModelSpec:
         flat = self.to_flat()
         for key, value in items:
             if key in ROLES and value != flat.get(key):
-                flat = {k: v for k, v in flat.items() if not k.startswith(f"{key}.")}
+                flat = {k: v for k, v in flat.items() if not _param_of(k, key)}
             flat[key] = value
         return ModelSpec.from_flat(flat)
 
     def to_json(self) -> str:
         return json.dumps(self.to_flat(), indent=2, sort_keys=True)
 
-    @classmethod
-    def from_json(cls, text: str) -> ModelSpec:
-        return cls.from_flat(json.loads(text))
+
+def _param_of(key: str, role: str) -> bool:
+    """Whether spec key `key` is a param of the block chosen for `role`."""
+    name = ParamName.parse(key)
+    return name is not None and name.role == role and name.field is not None
 
 
 def _split_kv(item: str) -> tuple[str, Any]:

@@ -2,12 +2,12 @@
 
 A space is a picklable callable `space(trial) -> dict | None` (Optuna define-by-run): the values
 it samples with `trial.suggest_*` and the dict it returns together form a trial config. A block's
-field is named by role and block (`core.camformers.channels`), so every sampled name has one
-distribution; `config_to_spec` keeps the chosen blocks' fields and makes the flat ModelSpec
-(`{"first": "bhi", "first.channels": 160, ..., "strategy.lr": 0.005}`); plain spec keys
-(`core.hidden`, as user spaces write them) are taken as they are. Spaces are instances of
-classes defined in importable modules, never closures, so that Ray Tune can pickle the
-OptunaSearch state by reference and restore it after a lost driver.
+field is sampled under its search name (`core.camformers.channels`, `param_names.ParamName`), so
+every sampled name has one distribution; `config_to_spec` keeps the chosen blocks' fields and
+makes the flat ModelSpec (`{"first": "bhi", "first.channels": 160, ..., "strategy.lr": 0.005}`);
+plain spec keys (`core.hidden`, as user spaces write them) are taken as they are. Spaces are
+instances of classes defined in importable modules, never closures, so that Ray Tune can pickle
+the OptunaSearch state by reference and restore it after a lost driver.
 """
 
 from __future__ import annotations
@@ -17,21 +17,20 @@ from typing import Any
 
 from prixfixe_blocks.blocks.registry import get_block, width_params
 from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.param_names import STRATEGY, ParamName
 from prixfixe_blocks.ranges import WIDTHS, default_of
-from prixfixe_blocks.spec import ROLES, ModelSpec, StrategySpec, parse_scalar
+from prixfixe_blocks.spec import ROLES, ModelSpec, parse_scalar
+from prixfixe_blocks.strategies.strategy_spec import STRATEGY_FIELDS
 
-__all__ = ["WIDTHS", "SpaceFn", "block_key", "config_to_spec", "parse_fixes", "spec_at_width"]
+__all__ = ["WIDTHS", "SpaceFn", "config_to_spec", "parse_fixes", "spec_at_width"]
 # Keys a space may sample that are not ModelSpec keys: a strategy bundle chosen as a whole.
-BUNDLE_KEYS: frozenset[str] = frozenset({"strategy"})
-_STRATEGY_FIELDS = frozenset(f.name for f in fields(StrategySpec))
+BUNDLE_KEYS: frozenset[str] = frozenset({STRATEGY})
 
 
 def canonical_key(key: str) -> str:
     """Spec key for a short name: `lr` -> `strategy.lr`; flat spec keys are kept as they are."""
     key = key.strip()
-    if key in _STRATEGY_FIELDS:
-        return f"strategy.{key}"
-    return key
+    return ParamName(STRATEGY, key).spec_key if key in STRATEGY_FIELDS else key
 
 
 def parse_fixes(items: list[str] | dict[str, Any] | None) -> dict[str, Any]:
@@ -49,25 +48,19 @@ def parse_fixes(items: list[str] | dict[str, Any] | None) -> dict[str, Any]:
     return fixed
 
 
-def block_key(role: str, block: str, name: str) -> str:
-    """The search name of a block's field: `core.camformers.channels`."""
-    return f"{role}.{block}.{name}"
-
-
 def config_to_spec(config: dict[str, Any], overrides: dict[str, Any] | None = None) -> ModelSpec:
     """ModelSpec from a trial config: the chosen blocks' fields (other blocks' dropped), plain
     spec keys over them, bundle selectors dropped; then `overrides` applied."""
     qualified: dict[str, Any] = {}
     plain: dict[str, Any] = {}
     for key, value in config.items():
-        parts = key.split(".")
         if key in BUNDLE_KEYS:
             continue
-        if len(parts) == 3 and parts[0] in ROLES:
-            if config.get(parts[0]) == parts[1]:
-                qualified[f"{parts[0]}.{parts[2]}"] = value
-        else:
+        name = ParamName.parse(key)
+        if name is None or name.block is None:
             plain[key] = value
+        elif config.get(name.role) == name.block:
+            qualified[name.spec_key] = value
     spec = ModelSpec.from_flat({**qualified, **plain})
     return spec.with_overrides(dict(overrides)) if overrides else spec
 
@@ -78,11 +71,11 @@ def spec_at_width(spec: ModelSpec, width: str) -> dict[str, Any]:
     flat = spec.to_flat()
     for role in ROLES:
         block = spec.block(role)
-        defaults = {f"{role}.{f.name}": default_of(f)
+        defaults = {ParamName(role, f.name).spec_key: default_of(f)
                     for f in fields(get_block(role, block.name).config_cls)
                     if isinstance(default_of(f), int | float | str | bool)}
         flat = {**defaults, **flat}
-        flat.update({f"{role}.{k}": v
+        flat.update({ParamName(role, k).spec_key: v
                      for k, v in width_params(role, block.name, width).items()})
     return flat
 
@@ -113,9 +106,9 @@ def _pin_key(name: str, fixed: dict[str, Any]) -> str | None:
     """The pinned key for a sampled name: itself, or for `core.bhi.hidden` also `core.hidden`."""
     if name in fixed:
         return name
-    parts = name.split(".")
-    if len(parts) == 3 and parts[0] in ROLES and f"{parts[0]}.{parts[2]}" in fixed:
-        return f"{parts[0]}.{parts[2]}"
+    param = ParamName.parse(name)
+    if param is not None and param.block is not None and param.spec_key in fixed:
+        return param.spec_key
     return None
 
 
@@ -138,7 +131,8 @@ class SpaceFn:
         for role in ROLES:
             if isinstance(chosen.get(role), str):
                 params = width_params(role, chosen[role], self.width)
-                base.update({block_key(role, chosen[role], k): v for k, v in params.items()})
+                base.update({ParamName(role, k, chosen[role]).search_name: v
+                             for k, v in params.items()})
         base = {k: v for k, v in base.items() if k not in pinned.values}
         return {**base, **constants}
 

@@ -13,7 +13,9 @@ from typing import Any
 import optuna
 
 from prixfixe_blocks.errors import ConfigError, PrixFixeError
+from prixfixe_blocks.param_names import ROLES, STRATEGY, ParamName
 from prixfixe_blocks.ranges import check_width
+from prixfixe_blocks.strategies.strategy_spec import KINDS
 from prixfixe_blocks.training.model import check_spec, torch_threads
 from spaces.base import SpaceFn, config_to_spec
 from spaces.prixfixe import PrixfixeGridSpace, PrixfixeSpace
@@ -124,7 +126,5 @@ def check_space(space: SpaceFn, *, meta: Any = None, overrides: dict[str, Any] |
 
 def describe(config: dict[str, Any]) -> str:
     """Short text naming a configuration's choices (blocks, bundle, strategy components)."""
-    keys = ["strategy", "first", "core", "final"] + [
-        f"strategy.{k}" for k in ("encoding", "target", "rc", "optimizer")
-    ]
+    keys = [STRATEGY, *ROLES, *(ParamName(STRATEGY, kind).spec_key for kind in KINDS)]
     return ", ".join(f"{k}={config[k]}" for k in keys if k in config)

@@ -17,12 +17,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from prixfixe_blocks.blocks.registry import block_names, get_block
+from prixfixe_blocks.param_names import STRATEGY, ParamName
 from prixfixe_blocks.presets import PORT_STRATEGIES, get_preset, port_strategy, preset_names
 from prixfixe_blocks.ranges import Dist, distributions
-from prixfixe_blocks.registry import component_names
 from prixfixe_blocks.spec import ROLES
-from prixfixe_blocks.strategies.spec import RUN_FIELDS, StrategySpec
-from spaces.base import SpaceFn, block_key, spec_at_width
+from prixfixe_blocks.strategies.components import component_names
+from prixfixe_blocks.strategies.strategy_spec import RUN_FIELDS, StrategySpec
+from spaces.base import SpaceFn, spec_at_width
 
 TEAMS: tuple[str, ...] = ("autosome", "bhi", "unlockdna")
 
@@ -31,7 +32,8 @@ def team_strategy(team: str, core: str) -> dict[str, Any]:
     """The port's strategy of `team` for `core` as flat `strategy.*` keys (run-level fields
     left out)."""
     strategy = asdict(port_strategy(team, core))
-    return {f"strategy.{k}": v for k, v in strategy.items() if k not in RUN_FIELDS}
+    return {ParamName(STRATEGY, k).spec_key: v for k, v in strategy.items()
+            if k not in RUN_FIELDS}
 
 
 def dream_presets() -> list[str]:
@@ -65,13 +67,13 @@ class PrixfixeGridSpace(SpaceFn):
 def block_distributions(role: str, name: str, width: str) -> dict[str, Dist]:
     """A block's searched fields at `width`, by search name (`core.bhi.hidden`)."""
     dists = distributions(get_block(role, name).config_cls, width)
-    return {block_key(role, name, key): dist for key, dist in dists.items()}
+    return {ParamName(role, key, name).search_name: dist for key, dist in dists.items()}
 
 
 def strategy_distributions(width: str) -> dict[str, Dist]:
     """The strategy's searched fields, by search name (`strategy.lr`)."""
     dists = distributions(StrategySpec, width, component_names)
-    return {f"strategy.{key}": dist for key, dist in dists.items()}
+    return {ParamName(STRATEGY, key).spec_key: dist for key, dist in dists.items()}
 
 
 @dataclass
@@ -104,8 +106,9 @@ class PrixfixeSpace(SpaceFn):
             for role in ROLES:
                 block = flat[role]
                 point[role] = block
-                for key in block_distributions(role, block, self.width):
-                    point[key] = flat[f"{role}.{key.rsplit('.', 1)[1]}"]
+                for field in distributions(get_block(role, block).config_cls, self.width):
+                    param = ParamName(role, field, block)
+                    point[param.search_name] = flat[param.spec_key]
             point.update({k: flat[k] for k in strategy_distributions(self.width)})
             named[name] = {k: v for k, v in point.items() if k not in self.fixed}
         return named

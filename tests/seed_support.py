@@ -17,12 +17,13 @@ import torch
 from torch import Tensor, nn
 
 from benchmarks.seed_code import load_seed
-from prixfixe_blocks.blocks.base import Shape
-from prixfixe_blocks.blocks.registry import get_block, make_config, tiny_params
+from prixfixe_blocks.blocks.registry import get_block, make_config
 from prixfixe_blocks.data.format.plasmid import load_plasmid
 from prixfixe_blocks.presets import PORT_STRATEGIES
-from prixfixe_blocks.strategies.encodings import Encoder, encoding_params
+from prixfixe_blocks.shapes import Shape
+from prixfixe_blocks.strategies.input_encodings import Encoder, encoding_params
 from prixfixe_blocks.strategies.targets import make_target
+from tests.spec_support import tiny_params
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_DIR = REPO.parent / "shared" / "seed"

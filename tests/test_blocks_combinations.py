@@ -10,7 +10,7 @@ import torch
 
 from prixfixe_blocks.blocks.compose import compose, example_batch
 from prixfixe_blocks.blocks.registry import block_names
-from prixfixe_blocks.presets import tiny_spec
+from prixfixe_blocks.presets import with_width
 from prixfixe_blocks.spec import BlockSpec, ModelSpec, StrategySpec
 
 torch.set_num_threads(2)
@@ -24,8 +24,8 @@ BATCH = 3
 
 
 def tiny_model_spec(first: str, core: str, final: str, encoding: str, target: str) -> ModelSpec:
-    return tiny_spec(ModelSpec(BlockSpec(first), BlockSpec(core), BlockSpec(final),
-                               StrategySpec(encoding=encoding, target=target)))
+    return with_width(ModelSpec(BlockSpec(first), BlockSpec(core), BlockSpec(final),
+                                StrategySpec(encoding=encoding, target=target)), "tiny")
 
 
 def test_the_issue_blocks_are_all_registered() -> None:

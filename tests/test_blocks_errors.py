@@ -6,10 +6,12 @@ import pytest
 import torch
 
 from prixfixe_blocks.blocks.compose import compose, example_batch
-from prixfixe_blocks.blocks.registry import make_config, tiny_params
+from prixfixe_blocks.blocks.registry import make_config
 from prixfixe_blocks.errors import ConfigError
-from prixfixe_blocks.presets import get_preset, tiny_spec
-from prixfixe_blocks.spec import BlockSpec, InputShape, ModelSpec, StrategySpec
+from prixfixe_blocks.presets import get_preset, with_width
+from prixfixe_blocks.shapes import Shape
+from prixfixe_blocks.spec import BlockSpec, ModelSpec, StrategySpec
+from tests.spec_support import tiny_params
 
 BLOCKS = [("first", n) for n in ("autosome", "bhi", "unlockdna")] + [
     (role, n) for role in ("core", "final") for n in ("autosome", "bhi", "unlockdna", "camformers")
@@ -57,11 +59,11 @@ def test_invalid_values(role: str, name: str, params: dict, message: str) -> Non
 
 def test_incompatible_combination_names_both_parts() -> None:
     # Pooling 2 x 2 x 2 needs 8 positions; the input has 6.
-    spec = tiny_spec(spec_of(core="camformers", final="bhi", encoding="bhi"))
+    spec = with_width(spec_of(core="camformers", final="bhi", encoding="bhi"), "tiny")
     with pytest.raises(ConfigError, match="core block 'camformers' after first block 'bhi' "
                                           "\\(input features \\(16, 6\\)\\) does not fit: "
                                           "input length 6 is shorter"):
-        compose(spec, input_shape=InputShape("features", 4, 6))
+        compose(spec, input_shape=Shape("features", 4, 6))
 
 
 def test_unknown_strategy_parts() -> None:
@@ -69,7 +71,7 @@ def test_unknown_strategy_parts() -> None:
         compose(ModelSpec(BlockSpec("bhi"), BlockSpec("bhi"), BlockSpec("bhi"),
                           StrategySpec(target="focal")))
     with pytest.raises(ConfigError, match="unknown input kind 'image'"):
-        compose(spec_of(), input_shape=InputShape("image", 3, 32))
+        compose(spec_of(), input_shape=Shape("image", 3, 32))
 
 
 @pytest.mark.parametrize("role,name", BLOCKS)
@@ -97,8 +99,8 @@ def test_published_defaults() -> None:
 
 
 def test_wrong_input_shape_at_run_time_is_reported() -> None:
-    model = compose(tiny_spec(spec_of(encoding="bhi")))
-    batch = example_batch(InputShape("features", 6, 150), 1, 2)
+    model = compose(with_width(spec_of(encoding="bhi"), "tiny"))
+    batch = example_batch(Shape("features", 6, 150), 1, 2)
     with pytest.raises(ValueError, match="expected \\(batch, \\*\\(4, 110\\)\\)"):
         model(batch)
     assert torch.isfinite(model.eval()(example_batch(model.input_shape, 1, 2))).all()

@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from prixfixe_blocks.blocks.base import Shape
 from prixfixe_blocks.blocks.compose import compose, count_parameters, example_batch
 from prixfixe_blocks.blocks.layers import ConformerBlock
-from prixfixe_blocks.presets import CHALLENGE_BLOCKS, get_preset, tiny_spec
+from prixfixe_blocks.presets import CHALLENGE_BLOCKS, get_preset, with_width
+from prixfixe_blocks.shapes import Shape
 from tests.seed_support import our_block
 
 torch.set_num_threads(2)
@@ -53,7 +53,7 @@ def test_dream_attn_knows_positions_only_through_the_core_embedding() -> None:
     permuting the input changes the prediction only with the core's position embedding."""
     def predictions(position: bool) -> tuple[Tensor, Tensor]:
         torch.manual_seed(0)
-        spec = tiny_spec(get_preset("dream-attn")).with_overrides(
+        spec = with_width(get_preset("dream-attn"), "tiny").with_overrides(
             ["first.kernel_size=1", "core.kernel_size=1", f"core.position={position}"])
         model = compose(spec).eval()
         x = example_batch(model.input_shape, 1, 4)["x"]

@@ -13,7 +13,7 @@ from prixfixe_blocks.presets import (
     challenge_block,
     get_preset,
     preset_names,
-    tiny_spec,
+    with_width,
 )
 from prixfixe_blocks.spec import ModelSpec
 
@@ -86,7 +86,7 @@ def test_presets_round_trip_through_the_flat_form() -> None:
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_tiny_preset_trains(name: str) -> None:
-    spec = tiny_spec(get_preset(name))
+    spec = with_width(get_preset(name), "tiny")
     assert spec.strategy == get_preset(name).strategy
     model = compose(spec)
     assert count_parameters(model) < 100_000
@@ -96,8 +96,8 @@ def test_tiny_preset_trains(name: str) -> None:
     assert torch.isfinite(loss)
 
 
-def test_tiny_spec_keeps_the_non_width_params() -> None:
-    spec = tiny_spec(get_preset("autosome"))
+def test_with_width_keeps_the_non_width_params() -> None:
+    spec = with_width(get_preset("autosome"), "tiny")
     assert spec.core.params["se_type"] == "bilinear"
     assert spec.core.params["block_sizes"] == (16, 8)
 

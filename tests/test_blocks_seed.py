@@ -19,11 +19,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchmarks.seed_code import PRESETS, seed_model
-from prixfixe_blocks.blocks.base import FEATURES, TOKENS, Shape
 from prixfixe_blocks.blocks.compose import compose, count_parameters
 from prixfixe_blocks.presets import get_preset
+from prixfixe_blocks.shapes import FEATURES, TOKENS, Shape
 from prixfixe_blocks.spec import ROLES
-from prixfixe_blocks.strategies.encodings import ENCODINGS
+from prixfixe_blocks.strategies.input_encodings import ENCODINGS
 from tests.seed_support import (
     assert_same,
     encoded,

@@ -8,14 +8,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from prixfixe_blocks.blocks.adapters import OneHot, Projection, PseudoTokens
-from prixfixe_blocks.blocks.base import Shape
 from prixfixe_blocks.blocks.compose import compose, example_batch
 from prixfixe_blocks.blocks.layers import SameConv1d
-from prixfixe_blocks.blocks.registry import get_block, make_config, tiny_params
-from prixfixe_blocks.presets import tiny_spec
-from prixfixe_blocks.spec import BlockSpec, InputShape, ModelSpec, StrategySpec
-from prixfixe_blocks.strategies.encodings import default_input_shape
+from prixfixe_blocks.blocks.registry import get_block, make_config
+from prixfixe_blocks.presets import with_width
+from prixfixe_blocks.shapes import Shape
+from prixfixe_blocks.spec import BlockSpec, ModelSpec, StrategySpec
+from prixfixe_blocks.strategies.input_encodings import default_input_shape
 from prixfixe_blocks.strategies.targets import make_target
+from tests.spec_support import tiny_params
 
 torch.set_num_threads(2)
 
@@ -79,7 +80,7 @@ def adapter_types(model: nn.Module, role: str) -> list[type]:
 def model_for(first: str, core: str, final: str, encoding: str) -> nn.Module:
     spec = ModelSpec(BlockSpec(first), BlockSpec(core), BlockSpec(final),
                      StrategySpec(encoding=encoding, target="huber"))
-    return compose(tiny_spec(spec))
+    return compose(with_width(spec, "tiny"))
 
 
 def test_tokens_are_one_hot_encoded_for_feature_first_blocks() -> None:
@@ -92,7 +93,8 @@ def test_tokens_are_one_hot_encoded_for_feature_first_blocks() -> None:
 def test_projection_when_a_core_wants_another_width() -> None:
     model = model_for("bhi", "unlockdna", "autosome", "bhi")  # bhi first: 16 ch; core d_model 16
     assert adapter_types(model, "core") == []
-    spec = tiny_spec(ModelSpec(BlockSpec("bhi"), BlockSpec("unlockdna"), BlockSpec("autosome")))
+    spec = with_width(ModelSpec(BlockSpec("bhi"), BlockSpec("unlockdna"), BlockSpec("autosome")),
+                      "tiny")
     model = compose(spec.with_overrides(["core.d_model=24", "core.n_heads=4"]))
     assert adapter_types(model, "core") == [Projection]
     assert model.core.in_shape.channels == 24
@@ -115,23 +117,24 @@ def test_mlm_loss_works_when_the_core_pooled_the_positions() -> None:
 
 def test_default_input_shapes_are_the_dream_encodings() -> None:
     assert {name: default_input_shape(name) for name in ("autosome", "bhi", "unlockdna")} == {
-        "autosome": InputShape("features", 6, 150),
-        "bhi": InputShape("features", 4, 110),
-        "unlockdna": InputShape("tokens", 6, 200),
+        "autosome": Shape("features", 6, 150),
+        "bhi": Shape("features", 4, 110),
+        "unlockdna": Shape("tokens", 6, 200),
     }
 
 
 def test_other_input_shapes_compose_too() -> None:
-    deepstarr = InputShape("features", 4, 249)
-    spec = tiny_spec(ModelSpec(BlockSpec("bhi"), BlockSpec("camformers"), BlockSpec("bhi"),
-                               StrategySpec(encoding="bhi", target="mse")))
+    deepstarr = Shape("features", 4, 249)
+    spec = with_width(ModelSpec(BlockSpec("bhi"), BlockSpec("camformers"), BlockSpec("bhi"),
+                                StrategySpec(encoding="bhi", target="mse")), "tiny")
     model = compose(spec, input_shape=deepstarr, n_targets=2)
     pred = model.eval()(example_batch(deepstarr, 2, 4))
     assert pred.shape == (4, 2)
 
 
 def test_state_dict_round_trip_gives_the_same_predictions() -> None:
-    spec = tiny_spec(ModelSpec(BlockSpec("unlockdna"), BlockSpec("bhi"), BlockSpec("autosome")))
+    spec = with_width(ModelSpec(BlockSpec("unlockdna"), BlockSpec("bhi"), BlockSpec("autosome")),
+                      "tiny")
     stats = [(5.0, 2.0)]
     model = compose(spec, target_stats=stats).eval()
     batch = example_batch(model.input_shape, 1, 3)

@@ -12,17 +12,16 @@ import pytest
 from prixfixe_blocks.data.format.plasmid import load_plasmid
 from prixfixe_blocks.data.format.schema import LEFT_ADAPTER, RIGHT_ADAPTER
 from prixfixe_blocks.data.read.encode import (
-    decode,
     one_hot,
     plasmid_pad,
     reverse_complement,
-    strip_adapters,
     to_codes,
     unlock_tokens,
     vector_pad,
     with_constant_channels,
 )
 from prixfixe_blocks.errors import DataError
+from tests.codes_support import decode
 
 INSERT = "ACGTTGCA" * 10
 SEQ110 = LEFT_ADAPTER + INSERT + RIGHT_ADAPTER
@@ -108,6 +107,3 @@ def test_unlock_tokens():
     tok = unlock_tokens([LEFT_ADAPTER + s + RIGHT_ADAPTER for s in inserts])
     assert decode(tok[:, :100]) == [s.center(100, "N") for s in inserts]
 
-
-def test_strip_adapters():
-    assert strip_adapters([SEQ110]).to_pylist() == [INSERT]

@@ -11,11 +11,12 @@ import pytest
 
 from prixfixe_blocks.data.format.schema import LEFT_ADAPTER, RIGHT_ADAPTER, open_dataset
 from prixfixe_blocks.data.format.suite_tsv import PAIRS_FILE, SUITE_DIR, SUITE_FILE, read_suite
-from prixfixe_blocks.data.read.encode import decode, plasmid_pad
+from prixfixe_blocks.data.read.encode import plasmid_pad
 from prixfixe_blocks.data.simulate.motifs import MOTIFS, pwm, reverse_pwm
 from prixfixe_blocks.data.simulate.simulator import simulate
 from prixfixe_blocks.data.simulate.truth import expression
 from search.cli import main
+from tests.codes_support import decode
 
 
 @pytest.fixture(scope="module")

@@ -105,7 +105,7 @@ def test_dream_scores_match_the_hand_computed_formula(tmp_path: Path) -> None:
     weights = {"all": 1.0, "high": 0.3, "low": 0.3, "random": 0.3, "snv": 1.25,
                "motif_perturbation": 0.3}  # "custom" is not a DREAM subset
     total = sum(weights.values())
-    assert total == pytest.approx(3.45) and dream.total_weight == pytest.approx(total)
+    assert total == pytest.approx(3.45) and sum(dream.weights.values()) == pytest.approx(total)
     assert dream.pearson == pytest.approx(
         sum(w * want[k][0] ** 2 for k, w in weights.items()) / total)
     assert dream.spearman == pytest.approx(sum(w * want[k][1] for k, w in weights.items()) / total)
@@ -132,7 +132,7 @@ def test_pair_subset_without_pairs_is_not_counted(tmp_path: Path) -> None:
     dream = dream_score(scores)
     assert not scores["SNVs"].pairs and "SNVs" not in dream.weights
     assert "snv" in dream.missing and "--pairs" in dream.note
-    assert dream.total_weight == pytest.approx(1.9)  # all, high, low, random
+    assert sum(dream.weights.values()) == pytest.approx(1.9)  # all, high, low, random
 
 
 @pytest.mark.parametrize("rows, header, line, field, message", [

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from prixfixe_blocks.blocks.base import Block, Shape
+from prixfixe_blocks.blocks.base import Block
+from prixfixe_blocks.shapes import Shape
 from prixfixe_blocks.blocks.registry import register_block
 from prixfixe_blocks.ranges import Widths, param
 from prixfixe_blocks.strategies.targets import TARGETS, RegressionTarget

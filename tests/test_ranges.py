@@ -8,6 +8,7 @@ import optuna
 import pytest
 
 from prixfixe_blocks.blocks.registry import block_names, get_block, width_params
+from prixfixe_blocks.param_names import ROLES, STRATEGY, ParamName
 from prixfixe_blocks.ranges import (
     WIDTHS,
     Around,
@@ -18,7 +19,6 @@ from prixfixe_blocks.ranges import (
     param,
     values_at_width,
 )
-from prixfixe_blocks.spec import ROLES
 from spaces import check_space, config_to_spec, load_space
 from spaces.prixfixe import PrixfixeSpace
 
@@ -77,7 +77,9 @@ def test_each_sampled_name_has_exactly_one_distribution() -> None:
             seen.setdefault(name, set()).add(repr(dist))
     assert {name for name, dists in seen.items() if len(dists) > 1} == set()
     assert "core.camformers.channels" in seen and "first.bhi.channels" in seen
-    assert not any(name.count(".") == 1 and name.split(".")[0] in ROLES for name in seen)
+    names = [ParamName.parse(name) for name in seen]
+    assert all(n is not None and (n.block or n.field is None or n.role == STRATEGY)
+               for n in names)  # every block field under its search name, none by spec key
 
 
 def test_config_to_spec_keeps_only_the_chosen_blocks_fields() -> None:

@@ -6,12 +6,15 @@ import pickle
 
 import pytest
 
-from prixfixe_blocks.blocks.registry import tiny_params
+from prixfixe_blocks.blocks.registry import make_config
 from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.param_names import ParamName
 from prixfixe_blocks.presets import get_preset
-from prixfixe_blocks.spec import ROLES
+from prixfixe_blocks.spec import ROLES, ModelSpec
+from search.record.mlflow_utils import flat_params
 from spaces import check_space, config_to_spec, grid_size, load_space, parse_fixes, sample_configs
 from spaces.prixfixe import TEAMS, block_distributions
+from tests.spec_support import tiny_params
 
 RUN = {"strategy.epochs": 2}
 
@@ -69,7 +72,9 @@ def test_full_space_samples_conditional_block_params() -> None:
     for config in configs:
         for role in ("first", "core", "final"):
             own = set(block_distributions(role, config[role], "tiny"))
-            sampled = {k for k in config if k.startswith(f"{role}.{config[role]}.")}
+            sampled = {k for k in config
+                       if (name := ParamName.parse(k)) and name.block == config[role]
+                       and name.role == role}
             assert own and own <= sampled, (role, config[role])
         spec = config_to_spec(config, RUN)
         assert spec.strategy.epochs == 2
@@ -121,3 +126,26 @@ def test_unknown_space_and_width_are_config_errors() -> None:
         load_space("prixfixe", width="huge")
     with pytest.raises(ConfigError, match="space file not found"):
         load_space("missing.yaml")
+
+
+def test_a_sampled_value_travels_space_to_spec_to_mlflow_to_block_config() -> None:
+    """Each value a trial samples under a search name (`core.bhi.channels`) is logged to MLflow
+    under its spec key (`core.channels`) and, read back from those strings, is the block
+    config's field (`channels`): the names ParamName gives at each step."""
+    travelled = 0
+    for config in sample_configs(load_space("prixfixe", width="tiny"), 12, seed=5):
+        logged = flat_params(config_to_spec(config, RUN))
+        read_back = ModelSpec.from_flat(logged)
+        for key, value in config.items():
+            name = ParamName.parse(key)
+            if name is None or name.field is None:
+                continue
+            if name.role == "strategy":
+                assert name.spec_key in logged and \
+                    getattr(read_back.strategy, name.field) == value, key
+            elif config[name.role] == name.block:  # (another block's fields are dropped)
+                assert name.spec_key in logged, key
+                block = make_config(name.role, name.block, read_back.block(name.role).params)
+                assert getattr(block, name.field) == value, key
+                travelled += 1
+    assert travelled > 12 * 3  # every trial carries several fields of each of its three blocks

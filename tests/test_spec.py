@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.param_names import ParamName
 from prixfixe_blocks.spec import BlockSpec, ModelSpec, StrategySpec, make_strategy
 from search.cli import build_parser, main
 
@@ -20,7 +23,7 @@ def test_flat_round_trip() -> None:
     flat = spec.to_flat()
     assert flat["first"] == "bhi" and flat["first.channels"] == 160
     assert flat["strategy.lr"] == StrategySpec().lr
-    assert ModelSpec.from_flat(flat) == ModelSpec.from_json(spec.to_json())
+    assert ModelSpec.from_flat(flat) == ModelSpec.from_flat(json.loads(spec.to_json()))
 
 
 def test_overrides_coerce_and_drop_old_block_params() -> None:
@@ -58,6 +61,46 @@ def test_bad_override_and_missing_block() -> None:
         ModelSpec.from_flat({"first": "bhi", "core": "bhi"})
     with pytest.raises(ConfigError, match="unknown spec key 'middle'"):
         ModelSpec.from_flat({"first": "bhi", "core": "bhi", "final": "bhi", "middle": 1})
+    with pytest.raises(ConfigError, match="'core.bhi.hidden' is a search name.*core.hidden"):
+        ModelSpec.from_flat({"first": "bhi", "core": "bhi", "final": "bhi",
+                             "core.bhi.hidden": 64})
+
+
+@pytest.mark.parametrize(("key", "name", "spec_key"), [
+    ("core.bhi.channels", ParamName("core", "channels", "bhi"), "core.channels"),
+    ("core.channels", ParamName("core", "channels"), "core.channels"),
+    ("core", ParamName("core"), "core"),
+    ("strategy.lr", ParamName("strategy", "lr"), "strategy.lr"),
+])
+def test_param_names_translate_search_name_spec_key_and_field(
+        key: str, name: ParamName, spec_key: str) -> None:
+    parsed = ParamName.parse(key)
+    assert parsed == name and parsed.spec_key == spec_key
+    assert ParamName.parse(spec_key) == ParamName(name.role, name.field)  # the block is dropped
+    if name.block is not None:  # and back: role, block and field make the search name
+        assert ParamName(name.role, name.field, name.block).search_name == key
+    elif name.field is not None and name.role != "strategy":
+        with pytest.raises(ValueError, match="needs its block"):
+            _ = parsed.search_name
+
+
+@pytest.mark.parametrize("key", ["middle", "middle.x", "core.bhi.channels.x", "core..x",
+                                 "strategy", "strategy.a.b", ""])
+def test_keys_of_no_form_are_not_param_names(key: str) -> None:
+    assert ParamName.parse(key) is None
+
+
+def test_every_flat_key_names_its_block_field_or_strategy_field() -> None:
+    spec = _spec()
+    for key, value in spec.to_flat().items():
+        name = ParamName.parse(key)
+        assert name is not None and name.spec_key == key
+        if name.role == "strategy":
+            assert getattr(spec.strategy, name.field) == value
+        elif name.field is not None:
+            assert spec.block(name.role).params[name.field] == value
+        else:
+            assert spec.block(name.role).name == value
 
 
 def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,8 +8,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from prixfixe_blocks.spec import InputShape, StrategySpec
-from prixfixe_blocks.strategies.encodings import (
+from prixfixe_blocks.shapes import Shape
+from prixfixe_blocks.spec import StrategySpec
+from prixfixe_blocks.strategies.input_encodings import (
     ENCODINGS,
     IGNORE_INDEX,
     MASK_CODE,
@@ -148,13 +149,16 @@ def test_training_batch_rc_modes(rc_mode: str, rows: int) -> None:
 
 
 def test_input_shapes_dream_and_other_lengths() -> None:
+    def shape(name: str, meta: object) -> Shape:
+        return input_shape(encoding_params(StrategySpec(encoding=name), meta))
+
     for name in ENCODINGS.names():
-        assert input_shape(StrategySpec(encoding=name), None) == default_input_shape(name)
+        assert shape(name, None) == default_input_shape(name)
     starr = SimpleNamespace(plasmid=None, seq_len={"min": 249, "max": 249},
                             targets=["dev", "hk"], columns=["sequence", "dev", "hk", "fold"])
-    assert input_shape(StrategySpec(encoding="autosome"), starr) == InputShape("features", 6, 249)
-    assert input_shape(StrategySpec(encoding="bhi"), starr) == InputShape("features", 4, 249)
-    assert input_shape(StrategySpec(encoding="unlockdna"), starr) == InputShape("tokens", 6, 498)
+    assert shape("autosome", starr) == Shape("features", 6, 249)
+    assert shape("bhi", starr) == Shape("features", 4, 249)
+    assert shape("unlockdna", starr) == Shape("tokens", 6, 498)
     enc = make_encoder(StrategySpec(encoding="autosome"), starr)
     x = enc.encode_sequences(["ACGT" * 60])["x"].numpy()  # 240 bp: 9 bp of N on the 5' side
     assert x.shape == (1, 6, 249) and np.allclose(x[0, :4, :9], 0.25)

@@ -12,12 +12,13 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from prixfixe_blocks.blocks.base import FinalBlock, Shape
+from prixfixe_blocks.blocks.base import FinalBlock
 from prixfixe_blocks.blocks.compose import compose
-from prixfixe_blocks.blocks.registry import block_names, tiny_params
+from prixfixe_blocks.blocks.registry import block_names
 from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.shapes import Shape
 from prixfixe_blocks.spec import BlockSpec, ModelSpec, make_strategy
-from prixfixe_blocks.strategies.spec import schedule_overrides
+from prixfixe_blocks.strategies.strategy_spec import schedule_overrides
 from prixfixe_blocks.strategies.targets import make_target
 from prixfixe_blocks.training.model import build_model
 from prixfixe_blocks.training.plan import (
@@ -31,6 +32,7 @@ from prixfixe_blocks.training.progress import Progress
 from prixfixe_blocks.training.trainer import Trainer
 from search.cli import build_parser
 from search.commands.train import train_spec
+from tests.spec_support import tiny_params
 from tests.train_support import make_dream_dataset, tiny_spec
 
 torch.set_num_threads(2)

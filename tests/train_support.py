@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prixfixe_blocks.blocks.registry import tiny_params
 from prixfixe_blocks.spec import BlockSpec, ModelSpec, make_strategy
 from search.cli import main as cli_main
+from tests.spec_support import tiny_params
 
 
 def make_dream_dataset(shared_data: Path, out: Path, rows: int | None = None,

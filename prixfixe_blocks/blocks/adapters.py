@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from prixfixe_blocks.blocks.base import FEATURES, TOKENS, Shape, Want, with_length
+from prixfixe_blocks.blocks.base import Want, with_length
 from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.shapes import FEATURES, TOKENS, Shape
 
 
 def one_hot(tokens: Tensor, vocab: int) -> Tensor:

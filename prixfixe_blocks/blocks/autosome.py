@@ -8,10 +8,11 @@ from itertools import pairwise
 import torch
 from torch import Tensor, nn
 
-from prixfixe_blocks.blocks.base import Block, FinalBlock, Shape, check_config
+from prixfixe_blocks.blocks.base import Block, FinalBlock, check_config
 from prixfixe_blocks.blocks.layers import ConvBnAct, SqueezeExcite, legnet_init
 from prixfixe_blocks.blocks.registry import register_block
 from prixfixe_blocks.ranges import Floats, Ints, Widths, param
+from prixfixe_blocks.shapes import Shape
 from prixfixe_blocks.strategies.targets import Target
 
 

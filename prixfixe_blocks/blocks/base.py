@@ -14,41 +14,10 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from prixfixe_blocks.strategies.spec import InputShape
+from prixfixe_blocks.shapes import FEATURES, TOKENS, VECTOR, Shape
 from prixfixe_blocks.strategies.targets import Target
 
 Batch = dict[str, Tensor]
-
-FEATURES, TOKENS, VECTOR = "features", "tokens", "vector"
-
-
-@dataclass(frozen=True)
-class Shape:
-    """What flows between blocks (the batch dimension left out).
-
-    kind "features": float (B, channels, length); "tokens": int64 (B, length), `channels` = vocab;
-    "vector": float (B, channels) (a final block's raw outputs). The first `n_pseudo` positions of
-    a feature map are pseudo-expression tokens (a token head reads its prediction from them).
-    """
-
-    kind: str
-    channels: int
-    length: int
-    n_pseudo: int = 0
-
-    @classmethod
-    def of(cls, shape: InputShape) -> Shape:
-        """The block-level shape of what an encoding feeds the first block."""
-        return cls(shape.kind, shape.channels, shape.length)
-
-    def describe(self) -> str:
-        """Human-readable form for error messages."""
-        if self.kind == TOKENS:
-            return f"tokens (vocab {self.channels}, length {self.length})"
-        if self.kind == VECTOR:
-            return f"vector ({self.channels})"
-        pseudo = f", {self.n_pseudo} pseudo tokens" if self.n_pseudo else ""
-        return f"features ({self.channels}, {self.length}{pseudo})"
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from prixfixe_blocks.blocks.base import Block, FinalBlock, Shape, check_config
+from prixfixe_blocks.blocks.base import Block, FinalBlock, check_config
 from prixfixe_blocks.blocks.layers import DenseHead, ParallelConvs
 from prixfixe_blocks.blocks.registry import register_block
 from prixfixe_blocks.ranges import Around, Floats, Widths, param
+from prixfixe_blocks.shapes import Shape
 from prixfixe_blocks.strategies.targets import Target
 
 

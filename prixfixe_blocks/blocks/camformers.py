@@ -7,11 +7,12 @@ from itertools import pairwise
 
 from torch import Tensor, nn
 
-from prixfixe_blocks.blocks.base import Block, Shape, check_config
+from prixfixe_blocks.blocks.base import Block, check_config
 from prixfixe_blocks.blocks.bhi import DenseFinal, DenseFinalConfig
 from prixfixe_blocks.blocks.layers import ResidualConvBlock
 from prixfixe_blocks.blocks.registry import register_block
 from prixfixe_blocks.ranges import Around, Floats, Ints, Widths, param
+from prixfixe_blocks.shapes import Shape
 
 
 @dataclass(frozen=True)

@@ -11,18 +11,19 @@ import torch
 from torch import Tensor, nn
 
 from prixfixe_blocks.blocks.adapters import plan_adapters
-from prixfixe_blocks.blocks.base import Batch, Block, FinalBlock, Shape
+from prixfixe_blocks.blocks.base import Batch, Block, FinalBlock
 from prixfixe_blocks.blocks.registry import get_block, make_config
 from prixfixe_blocks.errors import ConfigError
-from prixfixe_blocks.spec import ROLES, InputShape, ModelSpec
-from prixfixe_blocks.strategies.encodings import IGNORE_INDEX, default_input_shape
+from prixfixe_blocks.shapes import FEATURES, TOKENS, Shape
+from prixfixe_blocks.spec import ROLES, ModelSpec
+from prixfixe_blocks.strategies.input_encodings import IGNORE_INDEX, default_input_shape
 from prixfixe_blocks.strategies.targets import Stats, Target, make_target
 
 
 class PrixFixeModel(nn.Module):
     """First layers -> core -> final layers, each behind the adapters it needed."""
 
-    def __init__(self, spec: ModelSpec, input_shape: InputShape, blocks: dict[str, Block],
+    def __init__(self, spec: ModelSpec, input_shape: Shape, blocks: dict[str, Block],
                  adapters: dict[str, list[nn.Module]]) -> None:
         super().__init__()
         self.spec = spec
@@ -101,13 +102,13 @@ class PrixFixeModel(nn.Module):
             )
 
 
-def _expected_dims(shape: InputShape) -> tuple[int, ...]:
-    if shape.kind == "tokens":
+def _expected_dims(shape: Shape) -> tuple[int, ...]:
+    if shape.kind == TOKENS:
         return (shape.length,)
     return (shape.channels, shape.length)
 
 
-def compose(spec: ModelSpec, *, input_shape: InputShape | None = None, n_targets: int = 1,
+def compose(spec: ModelSpec, *, input_shape: Shape | None = None, n_targets: int = 1,
             target_stats: Stats | None = None) -> PrixFixeModel:
     """Build the model for `spec` on `input_shape` (default: the encoding's DREAM shape).
 
@@ -115,10 +116,10 @@ def compose(spec: ModelSpec, *, input_shape: InputShape | None = None, n_targets
     [min, max] onto its 18 bins when the range is given, which is exact for DREAM's 0-17 labels).
     """
     input_shape = input_shape or default_input_shape(spec.strategy.encoding)
-    if input_shape.kind not in ("features", "tokens"):
-        raise ConfigError(f"unknown input kind '{input_shape.kind}' (features or tokens)")
+    if input_shape.kind not in (FEATURES, TOKENS):
+        raise ConfigError(f"unknown input kind '{input_shape.kind}' ({FEATURES} or {TOKENS})")
     target = make_target(spec.strategy.target, n_targets, target_stats)
-    shape = Shape.of(input_shape)
+    shape = input_shape
     source = f"the '{spec.strategy.encoding}' encoding"
     blocks: dict[str, Block] = {}
     adapters: dict[str, list[nn.Module]] = {}
@@ -149,7 +150,7 @@ def _build(role: str, name: str, params: dict, shape: Shape, target: Target,
     return adapters, block
 
 
-def example_batch(input_shape: InputShape, n_targets: int = 1, batch_size: int = 2, *,
+def example_batch(input_shape: Shape, n_targets: int = 1, batch_size: int = 2, *,
                   mask_fraction: float = 0.0, seed: int = 0) -> Batch:
     """A random batch of the right shapes (random bases, targets in 0-17, optional mlm labels).
 
@@ -158,7 +159,7 @@ def example_batch(input_shape: InputShape, n_targets: int = 1, batch_size: int =
     gen = torch.Generator().manual_seed(seed)
     length = input_shape.length
     codes = torch.randint(0, 4, (batch_size, length), generator=gen)
-    if input_shape.kind == "tokens":
+    if input_shape.kind == TOKENS:
         x = codes
     else:
         x = torch.rand(batch_size, input_shape.channels, length, generator=gen)

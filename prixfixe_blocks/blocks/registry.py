@@ -14,8 +14,8 @@ from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, TypeVar
 
 from prixfixe_blocks.errors import ConfigError
-from prixfixe_blocks.ranges import check_declarations, width_overrides
-from prixfixe_blocks.registry import coerce
+from prixfixe_blocks.param_names import ParamName
+from prixfixe_blocks.ranges import check_declarations, coerce, width_overrides
 from prixfixe_blocks.spec import ROLES
 
 T = TypeVar("T")
@@ -83,7 +83,7 @@ def make_config(role: str, name: str, params: dict[str, Any]) -> Any:
                 f"{role} block '{name}' has no parameter '{key}' "
                 f"(parameters: {', '.join(known) or 'none'})"
             )
-        values[key] = coerce(value, known[key].type, f"{role}.{key} of '{name}'")
+        values[key] = coerce(value, known[key].type, f"{ParamName(role, key).spec_key} of '{name}'")
     try:
         config = entry.config_cls(**values)
     except (TypeError, ValueError) as err:
@@ -95,7 +95,3 @@ def width_params(role: str, name: str, width: str) -> dict[str, Any]:
     """A block's params at a width (tiny, small, published) that differ from its defaults."""
     return width_overrides(get_block(role, name).config_cls, width)
 
-
-def tiny_params(role: str, name: str) -> dict[str, Any]:
-    """Tiny-width params of a block, for tests and quick searches."""
-    return width_params(role, name, "tiny")

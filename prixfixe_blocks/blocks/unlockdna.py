@@ -11,20 +11,18 @@ from torch import Tensor, nn
 
 from prixfixe_blocks.blocks.adapters import one_hot
 from prixfixe_blocks.blocks.base import (
-    FEATURES,
-    TOKENS,
     Batch,
     Block,
     FinalBlock,
     FinalStep,
-    Shape,
     Want,
     check_config,
 )
 from prixfixe_blocks.blocks.layers import ConformerBlock, SameConv1d
 from prixfixe_blocks.blocks.registry import register_block
 from prixfixe_blocks.ranges import Around, Choice, Floats, Ints, Widths, param
-from prixfixe_blocks.strategies.encodings import IGNORE_INDEX
+from prixfixe_blocks.shapes import FEATURES, TOKENS, Shape
+from prixfixe_blocks.strategies.input_encodings import IGNORE_INDEX
 from prixfixe_blocks.strategies.targets import Target
 
 MIN_MLM_CLASSES = 4  # the masked-nucleotide head must at least name A C G T

@@ -47,10 +47,6 @@ class DreamScore:
     missing: tuple[str, ...]  # DREAM subsets not counted
     note: str  # "" when all nine are present, else what was left out and why
 
-    @property
-    def total_weight(self) -> float:
-        return float(sum(self.weights.values()))
-
 
 @dataclass(frozen=True)
 class TargetScore:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from prixfixe_blocks.registry import Registry
-from prixfixe_blocks.strategies.spec import StrategySpec
+from prixfixe_blocks.strategies.components import Registry
+from prixfixe_blocks.strategies.strategy_spec import StrategySpec
 
 ONECYCLE_DIV = 25.0
 ONECYCLE_PCT_START = 0.3

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from prixfixe_blocks.registry import Registry
+from prixfixe_blocks.strategies.components import Registry
 
 
 class RCMode:

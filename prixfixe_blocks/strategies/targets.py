@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from prixfixe_blocks.errors import ConfigError
-from prixfixe_blocks.registry import Registry
+from prixfixe_blocks.strategies.components import Registry
 
 N_BINS = 18
 BIN_MEAN, BIN_SD = 11.0, 3.0  # the DREAM scale that softbin's bins live on

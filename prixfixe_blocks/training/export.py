@@ -30,7 +30,7 @@ from prixfixe_blocks.atomic import atomic_write_text
 from prixfixe_blocks.blocks.compose import count_parameters
 from prixfixe_blocks.errors import DataError
 from prixfixe_blocks.spec import ModelSpec
-from prixfixe_blocks.strategies.encodings import Encoder, EncodingParams
+from prixfixe_blocks.strategies.input_encodings import Encoder, EncodingParams
 from prixfixe_blocks.training.model import compose_model, predict_both_strands, resolve_device
 from prixfixe_blocks.training.weights import WEIGHTS_FILE, read_weights, write_weights
 

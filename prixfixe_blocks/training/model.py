@@ -18,12 +18,13 @@ from torch import nn
 
 from prixfixe_blocks.blocks.compose import compose, count_parameters, example_batch
 from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.shapes import TOKENS
 from prixfixe_blocks.spec import ModelSpec
-from prixfixe_blocks.strategies.encodings import (
+from prixfixe_blocks.strategies.input_encodings import (
     Encoder,
     EncodingParams,
     encoding_params,
-    shape_of,
+    input_shape,
 )
 from prixfixe_blocks.strategies.targets import N_BINS
 
@@ -80,7 +81,7 @@ def _stats(entry: dict[str, float]) -> tuple[float, ...]:
 def compose_model(spec: ModelSpec, params: EncodingParams,
                   stats: list[tuple[float, ...]] | None) -> nn.Module:
     """The PrixFixeModel for an encoding (used by training and by a saved model directory)."""
-    return compose(spec, input_shape=shape_of(params), n_targets=max(1, len(params.targets)),
+    return compose(spec, input_shape=input_shape(params), n_targets=max(1, len(params.targets)),
                    target_stats=stats)
 
 
@@ -99,11 +100,11 @@ def check_spec(spec: ModelSpec, meta: Any | None = None) -> int:
     stats = target_stats(meta)
     parts = (f"first '{spec.first.name}' + core '{spec.core.name}' + final "
              f"'{spec.final.name}' with encoding '{spec.strategy.encoding}' "
-             f"(input {shape_of(params)}) and target '{spec.strategy.target}'")
+             f"(input {input_shape(params).describe()}) and target '{spec.strategy.target}'")
     try:
         model = compose_model(spec, params, stats)
         model.train()
-        mask = spec.strategy.mask_fraction if model.input_shape.kind == "tokens" else 0.0
+        mask = spec.strategy.mask_fraction if model.input_shape.kind == TOKENS else 0.0
         batch = example_batch(model.input_shape, model.n_targets, mask_fraction=mask)
         loss, _ = model.training_step(batch)
         loss.backward()

@@ -15,10 +15,11 @@ import numpy as np
 import pyarrow as pa
 
 from prixfixe_blocks.atomic import atomic_write_text
+from prixfixe_blocks.data.format.schema import ALPHABET
 from prixfixe_blocks.data.format.validate import check_sequences, upper_sequences
 from prixfixe_blocks.errors import DataError
 
-_VALID = re.compile(r"[ACGTNacgtn]+")
+_VALID = re.compile(f"[{ALPHABET}{ALPHABET.lower()}]+")
 
 
 def _delimiter(first_line: str) -> str | None:

@@ -24,7 +24,7 @@ from prixfixe_blocks.data.read.loader import ShardLoader
 from prixfixe_blocks.data.store.location import normalize
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.spec import ModelSpec
-from prixfixe_blocks.strategies.encodings import make_encoder
+from prixfixe_blocks.strategies.input_encodings import make_encoder
 from prixfixe_blocks.strategies.optim import make_optimization
 from prixfixe_blocks.training.export import TrainedOn, save_model
 from prixfixe_blocks.training.metrics import regression_metrics

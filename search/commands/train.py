@@ -17,9 +17,9 @@ from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.evaluation.ensemble import load_any_predictor
 from prixfixe_blocks.plugins import load_plugins
 from prixfixe_blocks.presets import get_preset, preset_names, with_width
-from prixfixe_blocks.registry import COMPONENTS
 from prixfixe_blocks.spec import ROLES, ModelSpec
-from prixfixe_blocks.strategies.spec import KINDS, schedule_overrides
+from prixfixe_blocks.strategies.components import COMPONENTS
+from prixfixe_blocks.strategies.strategy_spec import KINDS, schedule_overrides
 from prixfixe_blocks.training.fit import Best, fit
 from prixfixe_blocks.training.model import build_model
 from prixfixe_blocks.training.plan import MIN_STEPS_PER_PASS, batch_for_rows, make_plan

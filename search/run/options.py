@@ -9,7 +9,7 @@ from prixfixe_blocks.data.format.schema import open_dataset
 from prixfixe_blocks.data.format.splits import VAL, select_rows
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.plugins import load_plugins
-from prixfixe_blocks.strategies.spec import schedule_overrides
+from prixfixe_blocks.strategies.strategy_spec import schedule_overrides
 from search.experiment import SEARCH_FILE, ExperimentDir, open_experiment
 from search.study.objectives import SINGLE, objective_metrics
 from search.study.searcher import first_rung

@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from prixfixe_blocks.data.format.schema import LEFT_ADAPTER, RIGHT_ADAPTER
+from prixfixe_blocks.data.format.schema import ALPHABET, LEFT_ADAPTER, RIGHT_ADAPTER
 from prixfixe_blocks.errors import DataError
 
 FLANK_BP = 500
@@ -47,7 +47,7 @@ def make_flanks(left: str, right: str) -> dict[str, str]:
 
 def plasmid_flanks(seq: str, *, flank_bp: int = FLANK_BP, source: str = "plasmid") -> dict:
     """Cut ``flank_bp`` bases either side of the single N-run insert slot of a circular plasmid."""
-    bad = set(seq) - set("ACGTN")
+    bad = set(seq) - set(ALPHABET)
     if bad:
         raise DataError(f"invalid characters {sorted(bad)} in plasmid", path=source)
     slots = [m.span() for m in re.finditer(r"N+", seq) if m.end() - m.start() >= MIN_SLOT]

@@ -22,7 +22,7 @@ from prixfixe_blocks.errors import DataError
 FORMAT_VERSION = 1
 META_FILE = "dataset.json"
 SHARD_PATTERN = "part-{:05d}.parquet"
-ALPHABET = "ACGTN"
+ALPHABET = "ACGTN"  # the letters a sequence may hold (any case), in code order
 LEFT_ADAPTER = "TGCATTTTTTTCACATC"
 RIGHT_ADAPTER = "GGTTACGGCTGTT"
 

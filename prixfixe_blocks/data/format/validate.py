@@ -12,10 +12,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from prixfixe_blocks.data.format.schema import string_buffers
+from prixfixe_blocks.data.format.schema import ALPHABET, string_buffers
 
 _VALID = np.zeros(256, dtype=bool)
-for _ch in "ACGTN":
+for _ch in ALPHABET:
     _VALID[ord(_ch)] = True
 
 
@@ -45,8 +45,8 @@ def check_sequences(upper: pa.Array) -> dict[int, str]:
         rows = np.searchsorted(offsets[1:] - offsets[0], wrong, side="right")
         for row in np.unique(rows).tolist():
             seq = upper[row].as_py()
-            pos, ch = next((i, c) for i, c in enumerate(seq) if c not in "ACGTN")
-            bad[row] = f"invalid base {ch!r} at position {pos + 1} (allowed: ACGTN, any case)"
+            pos, ch = next((i, c) for i, c in enumerate(seq) if c not in ALPHABET)
+            bad[row] = f"invalid base {ch!r} at position {pos + 1} (allowed: {ALPHABET}, any case)"
     return bad
 
 

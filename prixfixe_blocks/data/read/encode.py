@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from prixfixe_blocks.data.format.schema import as_string_array, string_buffers
+from prixfixe_blocks.data.format.schema import ALPHABET, as_string_array, string_buffers
 
 A, C, G, T, N, M = range(6)
+CODE_CHARS = ALPHABET + "M"  # the letter of each code, in code order (M: the mask token)
 Seqs = pa.Array | pa.ChunkedArray | list[str]
 
 LUT = np.full(256, N, dtype=np.uint8)
-for _i, _ch in enumerate("ACGTNM"):
+for _i, _ch in enumerate(CODE_CHARS):
     LUT[ord(_ch)] = _i
     LUT[ord(_ch.lower())] = _i
 # BHI's random vector padding: only 3' when a first draw < 0.333, else only 5' when a second
@@ -26,7 +26,6 @@ for _i, _ch in enumerate("ACGTNM"):
 VECTOR_PAD_3P = 0.333
 VECTOR_PAD_5P = (1 - 0.333) * (1 - 0.666)
 COMPLEMENT = np.array([T, G, C, A, N, M], dtype=np.uint8)
-_CODE_CHARS = np.frombuffer(b"ACGTNM", dtype=np.uint8)
 
 
 def _window(seqs: pa.Array, length: int, *, start: np.ndarray | int = 0,
@@ -80,12 +79,6 @@ def to_codes(seqs: Seqs, length: int, *, align: str = "left", fill: int = N) -> 
     else:
         raise ValueError(f"align must be left, right or center, got {align!r}")
     return _window(seqs, length, start=start, pad_left=pad, fill=fill)
-
-
-def strip_adapters(seqs: Seqs, *, left: int = 17, right: int = 13) -> pa.Array:
-    """Drop ``left`` bases at the 5' end and ``right`` at the 3' end (an Arrow kernel)."""
-    arr = seqs if isinstance(seqs, pa.Array | pa.ChunkedArray) else pa.array(list(seqs))
-    return pc.utf8_slice_codeunits(arr, start=left, stop=-right if right else None)
 
 
 def plasmid_pad(seqs: Seqs, left_flank: str, *, length: int = 150,
@@ -156,9 +149,3 @@ def with_constant_channels(x: np.ndarray, *values: float | np.ndarray) -> np.nda
         v = np.asarray(value, np.float32)
         out[:, c + i, :] = v[:, None] if v.ndim == 1 else v
     return out
-
-
-def decode(codes: np.ndarray) -> list[str]:
-    """Codes back to strings (for tests and debugging; not a hot path)."""
-    chars = _CODE_CHARS[codes]
-    return [row.tobytes().decode() for row in chars]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from prixfixe_blocks.data.format.schema import LEFT_ADAPTER, RIGHT_ADAPTER
+from prixfixe_blocks.data.format.schema import ALPHABET, LEFT_ADAPTER, RIGHT_ADAPTER
 
 LENGTHS = np.arange(102, 112)
 # Counts of total lengths 102..111 in the real DREAM sample (shared/data/dream/train_sample.txt).
@@ -13,7 +13,7 @@ LENGTH_P = np.array([6, 5, 11, 17, 29, 50, 152, 812, 5219, 29], np.float64)
 LENGTH_P /= LENGTH_P.sum()
 MAX_LEN = int(LENGTHS.max())
 LEFT_LEN, RIGHT_LEN = len(LEFT_ADAPTER), len(RIGHT_ADAPTER)
-BYTES = np.frombuffer(b"ACGTN", np.uint8)
+BYTES = np.frombuffer(ALPHABET.encode(), np.uint8)
 CODE = np.full(256, 4, np.uint8)
 CODE[BYTES[:4]] = np.arange(4)
 _LEFT = CODE[np.frombuffer(LEFT_ADAPTER.encode(), np.uint8)]

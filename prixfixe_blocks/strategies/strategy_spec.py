@@ -11,10 +11,12 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from prixfixe_blocks.errors import ConfigError
-from prixfixe_blocks.ranges import Choice, Floats, param
-from prixfixe_blocks.registry import COMPONENTS, coerce
+from prixfixe_blocks.param_names import STRATEGY, ParamName
+from prixfixe_blocks.ranges import Choice, Floats, coerce, param
+from prixfixe_blocks.strategies.components import COMPONENTS
 
-# The strategy kinds, each a registry of components (encodings.py, targets.py, rc.py, optim.py).
+# The strategy kinds, each a registry of components (input_encodings.py, targets.py, rc.py,
+# optim.py).
 KINDS: tuple[str, ...] = ("encoding", "target", "rc", "optimizer")
 BATCH_SIZES: tuple[int, ...] = (128, 256, 512, 1024)
 # Fields set by the run (its length), never by a search space or a strategy bundle.
@@ -27,23 +29,10 @@ SCHEDULES: tuple[str, ...] = ("pass", "published")
 
 
 @dataclass(frozen=True)
-class InputShape:
-    """What the strategy's encoding feeds the first block.
-
-    kind "features": float (batch, channels, length); kind "tokens": long (batch, length) with
-    `channels` = vocabulary size (A C G T N M = 6).
-    """
-
-    kind: str
-    channels: int
-    length: int
-
-
-@dataclass(frozen=True)
 class StrategySpec:
     """The training strategy (data processor + trainer), each component separately choosable.
 
-    encoding: how sequences become model input (strategies/encodings.py); target: how labels
+    encoding: how sequences become model input (input_encodings.py); target: how labels
     become a loss and outputs a prediction (targets.py); rc: how the reverse-complement strand
     is used in training (rc.py; prediction always averages both strands); optimizer: optimizer
     and per-batch schedule (optim.py). mask_fraction: masked-nucleotide auxiliary loss fraction
@@ -69,19 +58,19 @@ class StrategySpec:
     warmup_steps: int = param(12_500)
 
 
-_STRATEGY_FIELDS = {f.name: f for f in fields(StrategySpec)}
+STRATEGY_FIELDS = {f.name: f for f in fields(StrategySpec)}  # field name -> its declaration
 
 
 def make_strategy(values: dict[str, Any]) -> StrategySpec:
     """StrategySpec from a dict, coercing value types and naming any unknown or bad field."""
     coerced: dict[str, Any] = {}
     for key, value in values.items():
-        spec_field = _STRATEGY_FIELDS.get(key)
+        spec_field = STRATEGY_FIELDS.get(key)
         if spec_field is None:
             raise ConfigError(
-                f"unknown strategy field '{key}' (known: {', '.join(_STRATEGY_FIELDS)})"
+                f"unknown strategy field '{key}' (known: {', '.join(STRATEGY_FIELDS)})"
             )
-        coerced[key] = coerce(value, spec_field.type, f"strategy.{key}")
+        coerced[key] = coerce(value, spec_field.type, ParamName(STRATEGY, key).spec_key)
         if key in KINDS:
             COMPONENTS[key].get(coerced[key])
     return replace(StrategySpec(), **coerced)

@@ -1,7 +1,8 @@
-"""Encodings (strategy.encoding): Arrow record batches -> model input tensors.
+"""Input encodings (strategy.encoding): Arrow record batches -> model input tensors.
 
-Each scheme is a small `Encoding` subclass registered in `ENCODINGS`; the `Encoder` runs one
-(strand flips, masking, targets) vectorized through `prixfixe_blocks.data.read.encode`. Published:
+The strategy kind that decides what the first block reads. Each scheme is a small `Encoding`
+subclass registered in `ENCODINGS`; the `Encoder` runs one (strand flips, masking, targets),
+vectorized through the sequence-to-code kernels of `prixfixe_blocks.data.read.encode`. Published:
 - "autosome": 5' plasmid padding to 150 bp, one-hot (N = 0.25) + is_reverse + is_singleton;
 - "bhi": 110 bp, one-hot (N = 0), random vector padding (beyond the adapters) at training time;
 - "unlockdna": adapters dropped, centred in 100 N-padded positions, sequence + reverse
@@ -21,9 +22,10 @@ import pyarrow as pa
 import torch
 
 from prixfixe_blocks.data.read import encode
-from prixfixe_blocks.registry import Registry
+from prixfixe_blocks.shapes import FEATURES, TOKENS, Shape
+from prixfixe_blocks.strategies.components import Registry
 from prixfixe_blocks.strategies.rc import RC_MODES
-from prixfixe_blocks.strategies.spec import InputShape, StrategySpec
+from prixfixe_blocks.strategies.strategy_spec import StrategySpec
 
 MASK_CODE = 5
 N_CODE = 4
@@ -65,15 +67,15 @@ class Encoding:
     bases dropped there (none on other data).
     """
 
-    kind: str = "features"
+    kind: str = FEATURES
     channels: int = 4
     dream_length: int = 110
     strip_left: int = 0
     strip_right: int = 0
 
-    def shape(self, length: int) -> InputShape:
-        """The InputShape this scheme makes from sequences encoded to `length`."""
-        return InputShape(self.kind, self.channels, length)
+    def shape(self, length: int) -> Shape:
+        """The Shape this scheme makes from sequences encoded to `length`."""
+        return Shape(self.kind, self.channels, length)
 
     def codes(self, seqs: pa.Array, p: EncodingParams, rng: np.random.Generator | None
               ) -> np.ndarray:
@@ -130,11 +132,11 @@ class BHIEncoding(Encoding):
 class UnlockEncoding(Encoding):
     """Adapters dropped, centred in 100 N-padded positions, + reverse complement = 200 tokens."""
 
-    kind, channels, dream_length = "tokens", 6, 100
+    kind, channels, dream_length = TOKENS, 6, 100
     strip_left, strip_right = LEFT_ADAPTER_LEN, RIGHT_ADAPTER_LEN
 
-    def shape(self, length: int) -> InputShape:
-        return InputShape(self.kind, self.channels, 2 * length)
+    def shape(self, length: int) -> Shape:
+        return Shape(self.kind, self.channels, 2 * length)
 
     def codes(self, seqs: pa.Array, p: EncodingParams, rng: np.random.Generator | None
               ) -> np.ndarray:
@@ -175,20 +177,15 @@ def encoding_params(strategy: StrategySpec, meta: Any | None) -> EncodingParams:
     )
 
 
-def shape_of(params: EncodingParams) -> InputShape:
-    """The InputShape an EncodingParams produces."""
+def input_shape(params: EncodingParams) -> Shape:
+    """What an encoding with these parameters feeds the first block."""
     return ENCODINGS.get(params.encoding)().shape(params.length)
 
 
-def default_input_shape(encoding: str) -> InputShape:
+def default_input_shape(encoding: str) -> Shape:
     """What an encoding feeds the first block on DREAM data (no dataset metadata needed)."""
     scheme = ENCODINGS.get(encoding)()
     return scheme.shape(scheme.dream_length)
-
-
-def input_shape(strategy: StrategySpec, meta: Any | None) -> InputShape:
-    """What the strategy's encoding feeds the first block on this dataset (None = DREAM)."""
-    return shape_of(encoding_params(strategy, meta))
 
 
 def _as_array(seqs: pa.Array | pa.ChunkedArray | list[str]) -> pa.Array:
@@ -246,7 +243,7 @@ class Encoder:
         else:
             flip = self._strands(n, train, rng, reverse)
         codes = self._flip(codes, flip)
-        if self.shape.kind == "tokens":
+        if self.shape.kind == TOKENS:
             return self._tokens(codes, train, rng)
         return {"x": self._features(codes, flip, singleton)}
 
