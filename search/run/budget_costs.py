@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from prixfixe_blocks.ranges import WIDTHS
-from prixfixe_blocks.strategies.spec import BATCH_SIZES
+from prixfixe_blocks.strategies.strategy_spec import BATCH_SIZES
 from prixfixe_blocks.training.plan import MIN_STEPS_PER_PASS, batch_for_rows
 from search.run.budget import MIN_EPOCHS, MIN_TRIALS, WidthCost, plan_budget
 from search.run.estimate import CPU_RATE_BATCH, CPU_TIMING_BATCH, row_counts, time_model
