@@ -27,9 +27,13 @@ TABLE_SCHEMA = pa.schema([
     ("config", pa.string()),       # the full trial config, JSON
     ("epoch", pa.int32()),         # 1-based
     ("val_pearson", pa.float64()),
+    ("test_pearson", pa.float64()),  # the test split's r (judging a pick only, never choosing)
     ("seconds", pa.float64()),     # wall time of that epoch when recorded
     ("n_parameters", pa.int64()),
 ])
+
+
+TEST_COLUMN = "test_pearson"  # absent from tables recorded before test scores were kept
 
 
 def config_key(config: dict[str, Any], dims: Sequence[str]) -> str:
@@ -52,6 +56,7 @@ class Curves:
     seconds: dict[str, tuple[float, ...]]
     params: dict[str, int]
     metadata: dict[str, str]
+    tests: dict[str, tuple[float, ...]]  # test r per epoch (NaN where the table has none)
 
     @property
     def epochs(self) -> int:
@@ -75,13 +80,15 @@ def read_table(path: Path) -> Curves:
         table = pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as err:
         raise DataError(f"{path}: not a readable Parquet curve table ({err})") from err
-    missing = [f.name for f in TABLE_SCHEMA if f.name not in table.column_names]
+    missing = [f.name for f in TABLE_SCHEMA
+               if f.name not in table.column_names and f.name != TEST_COLUMN]
     if missing:
         raise DataError(f"{path}: curve table lacks column(s) {', '.join(missing)}")
-    rows = sorted(table.select([f.name for f in TABLE_SCHEMA]).to_pylist(),
+    rows = sorted(table.to_pylist(),
                   key=lambda r: (r["key"], r["epoch"]))
     values: dict[str, list[float]] = {}
     seconds: dict[str, list[float]] = {}
+    tests: dict[str, list[float]] = {}
     params: dict[str, int] = {}
     for index, row in enumerate(rows):
         key = row["key"]
@@ -91,12 +98,15 @@ def read_table(path: Path) -> Curves:
         value = row["val_pearson"]
         values.setdefault(key, []).append(value if math.isfinite(value) else 0.0)
         seconds.setdefault(key, []).append(float(row["seconds"]))
+        test = row.get(TEST_COLUMN)
+        tests.setdefault(key, []).append(math.nan if test is None else float(test))
         params[key] = int(row["n_parameters"])
     if not values or len({len(v) for v in values.values()}) != 1:
         raise DataError(f"{path}: curve table is empty or its curves differ in length")
     meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     return Curves({k: tuple(v) for k, v in values.items()},
-                  {k: tuple(v) for k, v in seconds.items()}, params, meta)
+                  {k: tuple(v) for k, v in seconds.items()}, params, meta,
+                  {k: tuple(v) for k, v in tests.items()})
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ import argparse
 import json
 import logging
 import os
-import shlex
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ import ray
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # benchmarks.replay (Ray workers find it from the cwd)
 
+from benchmarks.grid_record import SPACE, add_record_arguments, record  # noqa: E402
 from benchmarks.replay import (  # noqa: E402
     FRACTIONS,
     METHODS,
@@ -48,92 +48,12 @@ from benchmarks.replay import (  # noqa: E402
     efficiency,
     replay_search,
 )
-from benchmarks.replay_table import config_key, read_table, write_table  # noqa: E402
-from prixfixe_blocks.blocks.compose import count_parameters  # noqa: E402
-from prixfixe_blocks.data.format.schema import open_dataset  # noqa: E402
+from benchmarks.replay_table import read_table  # noqa: E402
 from prixfixe_blocks.data.simulate.simulator import simulate  # noqa: E402
-from prixfixe_blocks.training.fit import fit  # noqa: E402
-from prixfixe_blocks.training.trainer import Trainer  # noqa: E402
 from search.experiment import TRIALS_FILE, open_experiment  # noqa: E402
-from search.record.lineage import code_version  # noqa: E402
 from search.record.mlflow_utils import resolve_tracking_uri  # noqa: E402
 from search.run.driver import run_search  # noqa: E402
 from search.run.options import SearchOptions  # noqa: E402
-from spaces import config_to_spec, grid_size, grid_space, load_space, parse_fixes, sample_configs  # noqa: E402
-
-SPACE = "prixfixe-grid"
-
-
-def record(args: argparse.Namespace) -> None:
-    """Train the whole grid and write (or extend) the curve table."""
-    out = Path(args.out)
-    space = load_space(SPACE, width=args.width, fixed=parse_fixes(args.fix))
-    configs = sample_configs(space, grid_size(space), grid=True)
-    dims = tuple(grid_space(space))
-    rows = read_rows(out)
-    done = {r["key"] for r in rows}
-    with tempfile.TemporaryDirectory(prefix="prixfixe-record-") as tmp:
-        data = Path(args.data) if args.data else Path(tmp) / "data"
-        if not args.data:
-            simulate(data, args.simulate, seed=args.seed)
-        n_rows = open_dataset(data).rows["total"]
-        overrides = {"strategy.epochs": args.epochs, "strategy.batch_size": args.batch_size,
-                     "strategy.batches_per_epoch": args.batches_per_epoch}
-        todo = [c for c in configs if config_key(c, dims) not in done]
-        print(f"grid of {len(configs)} at width {args.width}: {len(todo)} to train, "
-              f"{args.epochs} epochs x {args.batches_per_epoch} batches x {args.batch_size} "
-              f"on {n_rows} rows")
-        start = time.perf_counter()
-        for index, config in enumerate(todo, start=1):
-            rows.extend(train_curve(config, config_key(config, dims), data, overrides, args,
-                                    Path(tmp)))
-            write_table(rows, out, metadata(args, n_rows))
-            spent = time.perf_counter() - start
-            eta = spent / index * (len(todo) - index)
-            print(f"[{index}/{len(todo)}] {config_key(config, dims)}  best "
-                  f"{max(r['val_pearson'] for r in rows[-args.epochs:]):.3f}  "
-                  f"elapsed {spent / 60:.1f} min, ETA {eta / 60:.1f} min", flush=True)
-    print(f"wrote {out} ({len(rows)} rows)")
-
-
-def train_curve(config: dict[str, Any], key: str, data: Path, overrides: dict[str, Any],
-                args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
-    """One configuration's table rows: validation r and seconds per epoch."""
-    trainer = Trainer(config_to_spec(config, overrides), data, seed=args.seed,
-                      log=lambda _m: None)
-    n_params = count_parameters(trainer.model)
-    rows: list[dict[str, Any]] = []
-    last = time.perf_counter()
-
-    def on_epoch(metrics: dict[str, Any], _best: Any) -> None:
-        nonlocal last
-        now = time.perf_counter()
-        rows.append({"key": key, "config": json.dumps(config, sort_keys=True, default=str),
-                     "epoch": int(metrics["epoch"]), "val_pearson": float(metrics["val_pearson"]),
-                     "seconds": now - last, "n_parameters": n_params})
-        last = now
-
-    fit(trainer, tmp / "best", epochs=args.epochs, on_epoch=on_epoch)
-    return rows
-
-
-def read_rows(out: Path) -> list[dict[str, Any]]:
-    """Rows already recorded in `out` (none when it does not exist)."""
-    if not out.exists():
-        return []
-    import pyarrow.parquet as pq  # only to extend an existing table
-
-    return pq.read_table(out).to_pylist()
-
-
-def metadata(args: argparse.Namespace, n_rows: int) -> dict[str, str]:
-    """How the table was made: the exact command, scale, data and code version."""
-    return {"space": SPACE, "width": args.width, "epochs": str(args.epochs),
-            "batch_size": str(args.batch_size), "batches_per_epoch": str(args.batches_per_epoch),
-            "data": args.data or f"simulate {args.simulate} rows seed {args.seed}",
-            "rows": str(n_rows), "seed": str(args.seed), "code_version": code_version(),
-            "command": shlex.join(["benchmarks/search_efficiency.py", *sys.argv[1:]]),
-            "fix": json.dumps(args.fix), "cpus": str(os.cpu_count()), "note": args.note}
 
 
 def replay(args: argparse.Namespace) -> None:
@@ -308,17 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("record", help="train the whole grid, write the curve table")
-    rec.add_argument("--out", required=True)
-    source = rec.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", help="a converted dataset directory")
-    source.add_argument("--simulate", type=int, help="simulate this many rows")
-    rec.add_argument("--width", default="tiny", choices=["tiny", "small", "published"])
-    rec.add_argument("--epochs", type=int, default=6)
-    rec.add_argument("--batch-size", type=int, default=64)
-    rec.add_argument("--batches-per-epoch", type=int, default=40)
-    rec.add_argument("--seed", type=int, default=0)
-    rec.add_argument("--fix", action="append", default=[], help="pin a grid dimension (tests)")
-    rec.add_argument("--note", default="", help="how --data was made (kept with the table)")
+    add_record_arguments(rec)
     rep = sub.add_parser("replay", help="replay search methods against a curve table")
     rep.add_argument("table")
     rep.add_argument("--seeds", type=int, default=20)
