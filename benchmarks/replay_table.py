@@ -1,14 +1,11 @@
-"""The replay side of the tabular search benchmark: the curve table and the trainable.
-
-Kept free of torch and MLflow so that the many short-lived Tune actors of a replayed search
-start in well under a second (`benchmarks/replay.py` runs the searches and scores them).
-"""
+"""The tabular search benchmark's curve table: one row per (configuration, epoch) of a grid,
+with how the table was made in its Parquet metadata (`grid_record.py` writes it, `replay.py`
+reads it)."""
 
 from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +13,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from ray import tune
 
 from prixfixe_blocks.atomic import atomic_write
 from prixfixe_blocks.errors import DataError
-from prixfixe_blocks.training.metrics import BEST_METRIC
 
 TABLE_SCHEMA = pa.schema([
     ("key", pa.string()),          # canonical JSON of the grid choices (one per configuration)
@@ -107,60 +102,3 @@ def read_table(path: Path) -> Curves:
     return Curves({k: tuple(v) for k, v in values.items()},
                   {k: tuple(v) for k, v in seconds.items()}, params, meta,
                   {k: tuple(v) for k, v in tests.items()})
-
-
-@dataclass(frozen=True)
-class ReplaySettings:
-    """What the replay trainable needs: the table, the grid's dimensions, a time scale."""
-
-    table: str
-    dims: tuple[str, ...]
-    time_scale: float = 0.0  # seconds slept per recorded second (keeps completion order)
-
-
-class ReplayTrial(tune.Trainable):
-    """A Tune trainable that reports a recorded curve epoch by epoch instead of training.
-
-    A class trainable (one remote call per epoch, actors reset between trials) keeps Tune's
-    per-result overhead low enough to replay many searches in minutes.
-    """
-
-    def setup(self, config: dict[str, Any], settings: ReplaySettings) -> None:
-        self.settings = settings
-        self.reset_config(config)
-
-    def reset_config(self, new_config: dict[str, Any]) -> bool:
-        curves = _cached(self.settings.table)
-        key = config_key(new_config, self.settings.dims)
-        if key not in curves.values:
-            raise DataError(f"{self.settings.table}: no recorded curve for configuration {key}")
-        self.curve = tuple(zip(curves.values[key], curves.seconds[key], strict=True))
-        self.n_parameters = curves.params[key]
-        self.best = -math.inf
-        return True
-
-    def step(self) -> dict[str, Any]:
-        epoch = self.iteration + 1
-        value, secs = self.curve[epoch - 1]
-        if self.settings.time_scale:
-            time.sleep(secs * self.settings.time_scale)
-        self.best = max(self.best, value)
-        return {"epoch": epoch, "val_pearson": value, BEST_METRIC: self.best,
-                "n_parameters": self.n_parameters, "wall": time.time(),
-                "done": epoch == len(self.curve)}
-
-    def save_checkpoint(self, checkpoint_dir: str) -> dict[str, Any]:
-        return {"best": self.best}
-
-    def load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.best = checkpoint["best"]
-
-
-_CACHE: dict[str, Curves] = {}
-
-
-def _cached(path: str) -> Curves:
-    """The table, read once per worker process."""
-    if path not in _CACHE:
-        _CACHE[path] = read_table(Path(path))
-    return _CACHE[path]
