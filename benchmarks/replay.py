@@ -51,6 +51,7 @@ class Method:
     reduction_factor: int = ASHA_REDUCTION
     tpe: tuple[tuple[str, Any], ...] = ()  # overrides of TPE_SETTINGS
     repeats: str = SKIP  # TOLD: the pre-issue-20 handling (repeats told the earlier outcome)
+    random_after: int | None = None  # repeats in a row before a random proposal (None: run's)
 
     @property
     def name(self) -> str:
@@ -60,7 +61,8 @@ class Method:
         rf = "" if self.reduction_factor == ASHA_REDUCTION else f"-rf{self.reduction_factor}"
         tpe = "".join(f"-{k}={v}" for k, v in self.tpe)
         told = "-toldrepeats" if self.repeats == TOLD else ""
-        return f"{self.sampler}{stop}{grace}{rf}{tpe}{told}"
+        after = "" if self.random_after is None else f"-randomafter{self.random_after}"
+        return f"{self.sampler}{stop}{grace}{rf}{tpe}{told}{after}"
 
 
 METHODS: tuple[Method, ...] = (Method("tpe", "asha"), Method("random", "asha"),
@@ -134,6 +136,8 @@ def build_search(curves: Curves, method: Method, seed: int) -> tuple[Any, Any, t
     searcher = kind(space=space, metric=METRIC, mode=MODE, epochs=curves.epochs, seed=seed,
                     sampler=make_sampler(method.sampler, seed, space, dict(method.tpe)),
                     points_to_evaluate=points or None)
+    if method.random_after is not None:
+        searcher.repeats_before_random = method.random_after
     scheduler = make_scheduler(method.scheduler, curves.epochs, method.grace_period,
                                reduction_factor=method.reduction_factor)
     scheduler.set_search_properties(METRIC, MODE)

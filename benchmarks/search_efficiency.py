@@ -51,7 +51,8 @@ REFERENCE = "tpe+asha"  # paired differences are against `run`'s default method
 def all_methods() -> list[Method]:
     """The default methods plus the variants the defaults were chosen against, and `run`'s
     default with the repeat handling before issue 20 (repeats told a copied outcome)."""
-    return [*METHODS, Method("tpe", "asha", repeats=TOLD), Method("tpe", "none"),
+    return [*METHODS, Method("tpe", "asha", repeats=TOLD),
+            *(Method("tpe", "asha", random_after=n) for n in (10, 50)), Method("tpe", "none"),
             *(Method("tpe", "asha", grace_period=g) for g in (1, 2)),
             Method("tpe", "asha", reduction_factor=2), Method("tpe", "asha", reduction_factor=4),
             *(Method("tpe", "asha", tpe=(("n_startup_trials", n),)) for n in (5, 20)),

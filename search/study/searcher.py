@@ -120,6 +120,8 @@ class DurableOptunaSearch(OptunaSearch):
     """OptunaSearch for a run of `epochs` epochs per trial whose study's journal file is
     `journal` (see the module docstring)."""
 
+    repeats_before_random = REPEATS_BEFORE_RANDOM  # (the benchmark's replays vary it)
+
     def __init__(self, *args: Any, epochs: int, journal: str | None = None,
                  max_params: int | None = None,
                  count: Callable[[dict[str, Any]], int] | None = None, **kwargs: Any) -> None:
@@ -173,7 +175,8 @@ class DurableOptunaSearch(OptunaSearch):
                 logger.info("the sampler proposed only configurations already trained: "
                             "no more trials")
                 return Searcher.FINISHED
-            params = self._ask_again(trial_id, randomly=repeats >= REPEATS_BEFORE_RANDOM)
+            params = self._ask_again(trial_id,
+                                     randomly=repeats >= self.repeats_before_random)
         trial = self._ot_trials.get(trial_id)
         if trial is not None and TUNE_ID_ATTR not in trial.user_attrs:
             trial.set_user_attr(TUNE_ID_ATTR, trial_id)
