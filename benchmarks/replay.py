@@ -1,82 +1,57 @@
-"""Tabular search benchmark: recorded learning curves replayed through the real search stack.
+"""Tabular search benchmark: recorded learning curves replayed through the real search objects.
 
-Like NAS-Bench / HPOBench, every configuration of a grid is trained once (`record`) and its
-per-epoch validation curve, epoch times and parameter count are stored in a Parquet table. A
-replayed search runs `prixfixe-search run`'s own searcher (DurableOptunaSearch, its study in
-memory: repeats of an ended configuration are not trained again) and scheduler against a
-trainable that reads the curve instead of training, so search methods can be compared
-over many seeds in minutes. Cost is counted in trial-epochs (one reported epoch of one trial).
+Like NAS-Bench / HPOBench, every configuration of a grid is trained once (`grid_record.py`)
+and its per-epoch validation r, test r, epoch seconds and parameter count are stored in a
+Parquet table. A replayed search drives `prixfixe-search run`'s own searcher
+(DurableOptunaSearch with `make_sampler`'s sampler, its study in memory) and scheduler
+(`make_scheduler`: ASHA or FIFO) from a discrete-event loop on a virtual clock: `concurrency`
+virtual workers each run one trial, each epoch ends at its recorded time, and events are
+handled in (virtual time, trial id) order, calling the scheduler and searcher as Tune's
+controller does. No Ray, no sleeps: the same table, method and seed give the same replay.
+Cost is counted in trial-epochs (one reported epoch of one trial).
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ray import tune
+import optuna
+from optuna.trial import TrialState
+from ray.tune.schedulers import TrialScheduler
+from ray.tune.search import Searcher
+from ray.tune.search.optuna import OptunaSearch
 
-from benchmarks.replay_table import ReplaySettings, ReplayTrial, read_table
+from benchmarks.replay_table import Curves, config_key, read_table
+from prixfixe_blocks.training.metrics import BEST_METRIC
 from search.run.tuner import make_sampler, make_scheduler
+from search.study.objectives import REPEAT_ATTR
 from search.study.searcher import ASHA_REDUCTION, DurableOptunaSearch
 from search.trial.trainable import METRIC, MODE
 from spaces import grid_space, load_space, parse_fixes
 
-FRACTIONS: tuple[float, ...] = (0.1, 0.2, 0.5)
-TARGET = 0.99  # "reached" = best-so-far >= TARGET x the grid's best
 REPLAY_CONCURRENCY = 4  # trials at a time in a replayed (and the live) search
-
-
-class BudgetStopper(tune.stopper.Stopper):
-    """Records every reported (wall time, validation r) and stops the whole replayed search
-    once it has spent `budget` trial-epochs (Tune calls it in the driver for each result)."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.events: list[tuple[float, float]] = []
-
-    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        self.events.append((float(result["wall"]), float(result["val_pearson"])))
-        return False
-
-    def stop_all(self) -> bool:
-        return len(self.events) >= self.budget
-
-
-def best_so_far(events: list[tuple[float, float]]) -> np.ndarray:
-    """Best validation r after each trial-epoch, from (wall time, val r) events in any order."""
-    ordered = [value for _, value in sorted(events)]
-    return np.maximum.accumulate(np.asarray(ordered, dtype=float)) if ordered else np.zeros(0)
-
-
-def efficiency(curve: np.ndarray, grid_best: float, grid_trial_epochs: int,
-               fractions: Sequence[float] = FRACTIONS) -> dict[str, float]:
-    """Trial-epochs to reach TARGET x grid best (inf if never), and best/grid-best at fractions
-    of the grid's trial-epochs (the last value seen when the search ended sooner)."""
-    reached = np.nonzero(curve >= TARGET * grid_best)[0]
-    out = {"epochs_to_target": float(reached[0] + 1) if reached.size else math.inf}
-    for fraction in fractions:
-        index = min(int(fraction * grid_trial_epochs), curve.size) - 1
-        out[f"best_at_{int(fraction * 100)}pct"] = (
-            float(curve[index]) / grid_best if index >= 0 else 0.0)
-    return out
+SKIP, TOLD = "skip", "told"  # repeat handling: `run`'s (not trained, no evidence) / before #20
 
 
 @dataclass(frozen=True)
 class Method:
-    """A search method to replay: `run`'s --sampler and --scheduler, presets enqueued or not,
-    and (for choosing defaults) ASHA's first rung and reduction factor and TPE settings."""
+    """A search method to replay: `run`'s --sampler and --scheduler, and (for choosing
+    defaults) ASHA's first rung and reduction factor, TPE settings and the repeat handling."""
 
     sampler: str
     scheduler: str
-    enqueue_presets: bool = True
     grace_period: int | None = None  # ASHA's first rung; None: `run`'s default (after warm-up)
     reduction_factor: int = ASHA_REDUCTION
     tpe: tuple[tuple[str, Any], ...] = ()  # overrides of TPE_SETTINGS
+    repeats: str = SKIP  # TOLD: the pre-issue-20 handling (repeats told the earlier outcome)
+    random_after: int | None = None  # repeats in a row before a random proposal (None: run's)
 
     @property
     def name(self) -> str:
@@ -85,48 +60,148 @@ class Method:
         grace = "" if self.grace_period is None else f"-g{self.grace_period}"
         rf = "" if self.reduction_factor == ASHA_REDUCTION else f"-rf{self.reduction_factor}"
         tpe = "".join(f"-{k}={v}" for k, v in self.tpe)
-        return (f"{self.sampler}{stop}{grace}{rf}{tpe}"
-                f"{'' if self.enqueue_presets else '-nopresets'}")
+        told = "-toldrepeats" if self.repeats == TOLD else ""
+        after = "" if self.random_after is None else f"-randomafter{self.random_after}"
+        return f"{self.sampler}{stop}{grace}{rf}{tpe}{told}{after}"
 
 
 METHODS: tuple[Method, ...] = (Method("tpe", "asha"), Method("random", "asha"),
                                Method("random", "none"))
 
 
-def replay_search(table: Path, method: Method, seed: int, *, budget_fraction: float = 0.5,
-                  concurrency: int = REPLAY_CONCURRENCY, time_scale: float = 0.01,
-                  storage: Path | None = None) -> np.ndarray:
-    """Best-so-far validation r after each trial-epoch of one replayed search (Ray must be up).
+class ToldRepeatsSearch(DurableOptunaSearch):
+    """The repeat handling before issue 20, for the benchmark only: a proposal equal to an
+    ended trial (not a running one) is told that trial's outcome (a copied observation)."""
 
-    The sampler and scheduler are `run`'s own (`make_sampler`, `make_scheduler`); the search
-    stops once it has spent `budget_fraction` of the grid's trial-epochs.
-    """
-    curves = read_table(table)
+    def _repeat(self, trial_id: str) -> bool:
+        trial = self._ot_trials[trial_id]
+        done = self._ot_study.get_trials(deepcopy=False,
+                                         states=(TrialState.COMPLETE, TrialState.PRUNED))
+        earlier = next((t for t in done if t.params == trial.params), None)
+        if earlier is None:
+            return False
+        self._ot_trials.pop(trial_id)
+        trial.set_user_attr(REPEAT_ATTR, earlier.number)
+        for step, value in earlier.intermediate_values.items():
+            trial.report(value, step)
+        if earlier.state == TrialState.COMPLETE:
+            self._ot_study.tell(trial, earlier.values)
+        else:
+            self._ot_study.tell(trial, state=TrialState.PRUNED)
+        return True
+
+    def _ask_again(self, trial_id: str, *, randomly: bool) -> dict | str | None:
+        return OptunaSearch.suggest(self, trial_id)  # the search's sampler, always
+
+
+@dataclass
+class StubTrial:
+    """What Ray's ASHA reads of a trial: its id and last result."""
+
+    trial_id: str
+    key: str
+    epoch: int = 0
+    last_result: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """One replayed search, per trial-epoch in event order: the validation r reported and
+    the test r of the configuration the search would pick then (best validation r so far,
+    at that epoch: the checkpoint `run` exports); and how many trials it started."""
+
+    values: np.ndarray
+    pick_test: np.ndarray
+    trials: int
+
+    @property
+    def best_so_far(self) -> np.ndarray:
+        """Best validation r after each trial-epoch."""
+        return np.maximum.accumulate(self.values) if self.values.size else self.values
+
+
+def load_curves(table: Path | Curves) -> Curves:
+    """The curve table (read from `table` unless already read)."""
+    return table if isinstance(table, Curves) else read_table(Path(table))
+
+
+def build_search(curves: Curves, method: Method, seed: int) -> tuple[Any, Any, tuple[str, ...]]:
+    """(searcher, scheduler, grid dimensions) as `run` builds them for the table's space."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = load_space(curves.metadata.get("space", "prixfixe-grid"),
                        width=curves.metadata.get("width", "tiny"),
                        fixed=parse_fixes(json.loads(curves.metadata.get("fix", "[]"))))
-    dims = tuple(grid_space(space))
-    points = space.points() if method.enqueue_presets and method.sampler != "grid" else []
-    searcher = DurableOptunaSearch(space=space, metric=METRIC, mode=MODE, epochs=curves.epochs,
-                                   sampler=make_sampler(method.sampler, seed, space,
-                                                        dict(method.tpe)),
-                                   points_to_evaluate=points or None)
+    points = space.points() if method.sampler != "grid" else []
+    kind = ToldRepeatsSearch if method.repeats == TOLD else DurableOptunaSearch
+    searcher = kind(space=space, metric=METRIC, mode=MODE, epochs=curves.epochs, seed=seed,
+                    sampler=make_sampler(method.sampler, seed, space, dict(method.tpe)),
+                    points_to_evaluate=points or None)
+    if method.random_after is not None:
+        searcher.repeats_before_random = method.random_after
+    scheduler = make_scheduler(method.scheduler, curves.epochs, method.grace_period,
+                               reduction_factor=method.reduction_factor)
+    scheduler.set_search_properties(METRIC, MODE)
+    return searcher, scheduler, tuple(grid_space(space))
+
+
+def replay_search(table: Path | Curves, method: Method, seed: int, *,
+                  budget_fraction: float = 0.5,
+                  concurrency: int = REPLAY_CONCURRENCY) -> Replay:
+    """Replay one search until it has spent `budget_fraction` of the grid's trial-epochs (or
+    its searcher finishes); deterministic for a given table, method and seed."""
+    curves = load_curves(table)
+    np.random.seed(seed)  # ASHA draws its bracket from NumPy's global generator
+    searcher, scheduler, dims = build_search(curves, method, seed)
     budget = max(1, int(budget_fraction * curves.grid_trial_epochs))
-    settings = ReplaySettings(str(Path(table).resolve()), dims, time_scale)
-    trainable = tune.with_resources(tune.with_parameters(ReplayTrial, settings=settings),
-                                    {"cpu": 1.0 / concurrency})
-    stopper = BudgetStopper(budget)
-    tuner = tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, search_alg=searcher,
-                                    scheduler=make_scheduler(
-                                        method.scheduler, curves.epochs, method.grace_period,
-                                        reduction_factor=method.reduction_factor),
-                                    num_samples=curves.grid_trial_epochs,
-                                    max_concurrent_trials=concurrency, reuse_actors=True),
-        run_config=tune.RunConfig(name=f"replay-{method.name}-{seed}", verbose=0,
-                                  storage_path=str(storage) if storage else None,
-                                  stop=stopper),
-    )
-    tuner.fit()
-    return best_so_far(stopper.events)[:budget]
+    events: list[tuple[float, str, int]] = []  # (virtual end time, trial id, epoch)
+    trials: dict[str, StubTrial] = {}
+    values: list[float] = []
+    picks: list[float] = []
+    best, pick, finished = -math.inf, math.nan, False
+
+    def start(now: float) -> None:
+        nonlocal finished
+        while not finished and sum(1 for t in trials.values() if t.epoch >= 0) < concurrency:
+            trial_id = f"{len(trials):05d}"
+            config = searcher.suggest(trial_id)
+            if not isinstance(config, dict) or config is Searcher.FINISHED:
+                finished = True
+                return
+            trial = trials[trial_id] = StubTrial(trial_id, config_key(config, dims))
+            scheduler.on_trial_add(None, trial)
+            heapq.heappush(events, (now + curves.seconds[trial.key][0], trial_id, 1))
+
+    start(0.0)
+    while events and len(values) < budget:
+        now, trial_id, epoch = heapq.heappop(events)
+        trial = trials[trial_id]
+        value = curves.values[trial.key][epoch - 1]
+        trial.last_result = {"epoch": epoch, "val_pearson": value,
+                             BEST_METRIC: max(value, trial.last_result.get(BEST_METRIC, value)),
+                             "trial_id": trial_id, "done": epoch == curves.epochs}
+        values.append(value)
+        if value > best:
+            best, pick = value, curves.tests[trial.key][epoch - 1]
+        picks.append(pick)
+        if trial.last_result["done"]:
+            decision = TrialScheduler.STOP
+        else:
+            decision = scheduler.on_trial_result(None, trial, trial.last_result)
+        if decision == TrialScheduler.STOP:
+            scheduler.on_trial_complete(None, trial, trial.last_result)
+            searcher.on_trial_complete(trial_id, trial.last_result)
+            trial.epoch = -1  # the worker is free
+            start(now)
+        else:
+            searcher.on_trial_result(trial_id, trial.last_result)
+            trial.epoch = epoch
+            heapq.heappush(events, (now + curves.seconds[trial.key][epoch], trial_id, epoch + 1))
+    return Replay(np.asarray(values, dtype=float), np.asarray(picks, dtype=float), len(trials))
+
+
+def replay_many(table: Path | Curves, methods: Sequence[Method], seeds: int, *,
+                budget_fraction: float = 0.5) -> dict[str, list[Replay]]:
+    """Every method replayed with seeds 0..seeds-1 (paired: seed s of each method)."""
+    curves = load_curves(table)
+    return {m.name: [replay_search(curves, m, s, budget_fraction=budget_fraction)
+                     for s in range(seeds)] for m in methods}

@@ -1,14 +1,11 @@
-"""The replay side of the tabular search benchmark: the curve table and the trainable.
-
-Kept free of torch and MLflow so that the many short-lived Tune actors of a replayed search
-start in well under a second (`benchmarks/replay.py` runs the searches and scores them).
-"""
+"""The tabular search benchmark's curve table: one row per (configuration, epoch) of a grid,
+with how the table was made in its Parquet metadata (`grid_record.py` writes it, `replay.py`
+reads it)."""
 
 from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,20 +13,22 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from ray import tune
 
 from prixfixe_blocks.atomic import atomic_write
 from prixfixe_blocks.errors import DataError
-from prixfixe_blocks.training.metrics import BEST_METRIC
 
 TABLE_SCHEMA = pa.schema([
     ("key", pa.string()),          # canonical JSON of the grid choices (one per configuration)
     ("config", pa.string()),       # the full trial config, JSON
     ("epoch", pa.int32()),         # 1-based
     ("val_pearson", pa.float64()),
+    ("test_pearson", pa.float64()),  # the test split's r (judging a pick only, never choosing)
     ("seconds", pa.float64()),     # wall time of that epoch when recorded
     ("n_parameters", pa.int64()),
 ])
+
+
+TEST_COLUMN = "test_pearson"  # absent from tables recorded before test scores were kept
 
 
 def config_key(config: dict[str, Any], dims: Sequence[str]) -> str:
@@ -52,6 +51,7 @@ class Curves:
     seconds: dict[str, tuple[float, ...]]
     params: dict[str, int]
     metadata: dict[str, str]
+    tests: dict[str, tuple[float, ...]]  # test r per epoch (NaN where the table has none)
 
     @property
     def epochs(self) -> int:
@@ -75,13 +75,15 @@ def read_table(path: Path) -> Curves:
         table = pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as err:
         raise DataError(f"{path}: not a readable Parquet curve table ({err})") from err
-    missing = [f.name for f in TABLE_SCHEMA if f.name not in table.column_names]
+    missing = [f.name for f in TABLE_SCHEMA
+               if f.name not in table.column_names and f.name != TEST_COLUMN]
     if missing:
         raise DataError(f"{path}: curve table lacks column(s) {', '.join(missing)}")
-    rows = sorted(table.select([f.name for f in TABLE_SCHEMA]).to_pylist(),
+    rows = sorted(table.to_pylist(),
                   key=lambda r: (r["key"], r["epoch"]))
     values: dict[str, list[float]] = {}
     seconds: dict[str, list[float]] = {}
+    tests: dict[str, list[float]] = {}
     params: dict[str, int] = {}
     for index, row in enumerate(rows):
         key = row["key"]
@@ -91,66 +93,12 @@ def read_table(path: Path) -> Curves:
         value = row["val_pearson"]
         values.setdefault(key, []).append(value if math.isfinite(value) else 0.0)
         seconds.setdefault(key, []).append(float(row["seconds"]))
+        test = row.get(TEST_COLUMN)
+        tests.setdefault(key, []).append(math.nan if test is None else float(test))
         params[key] = int(row["n_parameters"])
     if not values or len({len(v) for v in values.values()}) != 1:
         raise DataError(f"{path}: curve table is empty or its curves differ in length")
     meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     return Curves({k: tuple(v) for k, v in values.items()},
-                  {k: tuple(v) for k, v in seconds.items()}, params, meta)
-
-
-@dataclass(frozen=True)
-class ReplaySettings:
-    """What the replay trainable needs: the table, the grid's dimensions, a time scale."""
-
-    table: str
-    dims: tuple[str, ...]
-    time_scale: float = 0.0  # seconds slept per recorded second (keeps completion order)
-
-
-class ReplayTrial(tune.Trainable):
-    """A Tune trainable that reports a recorded curve epoch by epoch instead of training.
-
-    A class trainable (one remote call per epoch, actors reset between trials) keeps Tune's
-    per-result overhead low enough to replay many searches in minutes.
-    """
-
-    def setup(self, config: dict[str, Any], settings: ReplaySettings) -> None:
-        self.settings = settings
-        self.reset_config(config)
-
-    def reset_config(self, new_config: dict[str, Any]) -> bool:
-        curves = _cached(self.settings.table)
-        key = config_key(new_config, self.settings.dims)
-        if key not in curves.values:
-            raise DataError(f"{self.settings.table}: no recorded curve for configuration {key}")
-        self.curve = tuple(zip(curves.values[key], curves.seconds[key], strict=True))
-        self.n_parameters = curves.params[key]
-        self.best = -math.inf
-        return True
-
-    def step(self) -> dict[str, Any]:
-        epoch = self.iteration + 1
-        value, secs = self.curve[epoch - 1]
-        if self.settings.time_scale:
-            time.sleep(secs * self.settings.time_scale)
-        self.best = max(self.best, value)
-        return {"epoch": epoch, "val_pearson": value, BEST_METRIC: self.best,
-                "n_parameters": self.n_parameters, "wall": time.time(),
-                "done": epoch == len(self.curve)}
-
-    def save_checkpoint(self, checkpoint_dir: str) -> dict[str, Any]:
-        return {"best": self.best}
-
-    def load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.best = checkpoint["best"]
-
-
-_CACHE: dict[str, Curves] = {}
-
-
-def _cached(path: str) -> Curves:
-    """The table, read once per worker process."""
-    if path not in _CACHE:
-        _CACHE[path] = read_table(Path(path))
-    return _CACHE[path]
+                  {k: tuple(v) for k, v in seconds.items()}, params, meta,
+                  {k: tuple(v) for k, v in tests.items()})

@@ -98,7 +98,7 @@ def test_companion_study_completes_pruned_trials_and_keeps_them_pruned(
     searcher.on_trial_complete("broken", None, error=True)
     repeat = searcher.study.ask()
     repeat.set_user_attr(REPEAT_ATTR, 0)
-    searcher.study.tell(repeat, 0.3)
+    searcher.study.tell(repeat, state=optuna.trial.TrialState.FAIL)  # as the searcher tells it
 
     assert write_companion(journal, "s") is not None
     assert write_companion(journal, "s") is not None  # rewritten whole, not appended

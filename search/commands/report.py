@@ -40,7 +40,7 @@ from search.report.leaderboard import (
     write_pareto_png,
 )
 from search.study.journal import TUNE_ID_ATTR, load_study
-from search.study.objectives import REPEAT_ATTR
+from search.study.objectives import was_trained
 from search.trial.trainable import PARAMS
 
 SHOWN = 12  # importances listed per evaluator / choice in report.md
@@ -58,7 +58,7 @@ def pareto(study: Any) -> tuple[list[dict[str, Any]], list[tuple[float, float]]]
              **{role: t.params.get(role, "") for role in ROLES},
              "tune_trial_id": t.user_attrs.get(TUNE_ID_ATTR, ""),
              RUN_ID: t.user_attrs.get(RUN_ID, "")} for t in study.best_trials
-            if REPEAT_ATTR not in t.user_attrs]
+            if was_trained(t)]
     rows.sort(key=lambda r: (r[PARAMS], -r[METRIC]))
     return rows, [(t.values[1], t.values[0]) for t in complete]
 

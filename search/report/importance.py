@@ -23,7 +23,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from prixfixe_blocks.spec import ROLES
-from search.study.objectives import REPEAT_ATTR
+from search.study.objectives import was_trained
 
 MIN_TRIALS = 3  # fewer scored trials than this: no importances (and the report says so)
 PED_TOP_TRIALS = 5  # PED-ANOVA's top quantile holds at least this many trials where it can
@@ -33,11 +33,11 @@ FANOVA, PED_ANOVA = "fanova", "ped_anova"
 def scored_trials(study: optuna.Study) -> list[FrozenTrial]:
     """The study's scored trials as single-objective COMPLETE trials on validation r: complete
     ones (several objectives: their first value, r) and pruned ones with an intermediate
-    value (its last: the best r they reached); repeats of a configuration counted once."""
+    value (its last: the best r they reached); proposals never trained left out."""
     multi = len(study.directions) > 1
     out = []
     for trial in study.get_trials(deepcopy=False):
-        if REPEAT_ATTR in trial.user_attrs:  # a copy of an earlier trial's outcome
+        if not was_trained(trial):  # a rejected or repeated proposal: no evidence
             continue
         if trial.state == TrialState.COMPLETE:
             value = trial.values[0]

@@ -19,7 +19,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from search.study.journal import journal_storage, load_study
-from search.study.objectives import REJECTED_ATTR, REPEAT_ATTR
+from search.study.objectives import was_trained
 
 COMPANION_SUFFIX = "-ended"
 COMPANION_ATTR = "companion_study"  # user attribute of the search's study: the companion's name
@@ -40,7 +40,7 @@ def ended_value(trial: FrozenTrial) -> float | None:
 
 def _copy(trial: FrozenTrial) -> FrozenTrial | None:
     value = ended_value(trial)
-    if value is None or REPEAT_ATTR in trial.user_attrs or REJECTED_ATTR in trial.user_attrs:
+    if value is None or not was_trained(trial):
         return None
     return create_trial(params=trial.params, distributions=trial.distributions, value=value,
                         intermediate_values=trial.intermediate_values,

@@ -26,7 +26,13 @@ SINGLE, SIZE_AWARE = "r", "r,params"
 OBJECTIVES: dict[str, tuple[str, ...]] = {SINGLE: (METRIC,), SIZE_AWARE: (METRIC, PARAMS)}
 MODES: dict[str, str] = {METRIC: MODE, PARAMS: "min"}
 REJECTED_ATTR = "rejected"  # an Optuna trial's user attribute: why it was never trained
-REPEAT_ATTR = "repeat_of"  # ... or which earlier trial's outcome it was told (same config)
+REPEAT_ATTR = "repeat_of"  # ... or which trained / running trial it repeats (told FAIL)
+
+
+def was_trained(trial: Any) -> bool:
+    """Whether an Optuna trial stands for a configuration Tune trained (or trains), not a
+    proposal rejected for its size or repeating an earlier trial (never trained)."""
+    return REJECTED_ATTR not in trial.user_attrs and REPEAT_ATTR not in trial.user_attrs
 
 
 def objective_metrics(objective: str) -> tuple[str, ...]:

@@ -25,10 +25,15 @@ ASHA's first rung comes after the learning-rate warm-up (`first_rung`).
 Size-aware searches (objectives.py): with a list of metrics the study is multi-objective
 (Optuna takes no intermediate values then; a trial's values are its metrics at its end), and
 with `max_params` + `count` a sampled configuration above the limit is told PRUNED (user
-attribute `rejected`) and sampled again before Tune ever starts it. A sampled configuration
-equal to one that already ended is told that trial's outcome (`repeat_of`) and sampled again:
-every trial trains with the search's seed, so training it again would only repeat the result
-(measured: 9 of 37 trials, a third of the trial-epochs, in a TPE search of the 81-cell grid).
+attribute `rejected`) and sampled again before Tune ever starts it.
+
+A sampled configuration equal to one already trained or running is not trained again (every
+trial trains with the search's seed, so it would only repeat the result; measured: 9 of 37
+trials, a third of the trial-epochs, in a TPE search of the 81-cell grid) and is no new
+evidence: its Optuna trial is told FAIL (which TPE and the other samplers ignore) with user
+attribute `repeat_of`, and the sampler is asked again (its RNG has advanced). After
+REPEATS_BEFORE_RANDOM repeats in a row the next proposals come from a random sampler (an
+untried cell, when one is left); after MAX_REJECTED repeats in a row the search finishes.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
@@ -55,6 +61,7 @@ from search.trial.trainable import DIVERGED, PARAMS
 
 logger = logging.getLogger(__name__)
 MAX_REJECTED = 200  # samples above --max-params (or repeats) in a row before giving up
+REPEATS_BEFORE_RANDOM = 3  # repeats in a row before proposals come from a random sampler
 # Beside Tune's searcher checkpoint; JSON lines, named .json because Tune restores only the
 # .json and .pkl files of its experiment directory.
 JOURNAL_COPY = "optuna-journal-copy.json"
@@ -113,13 +120,19 @@ class DurableOptunaSearch(OptunaSearch):
     """OptunaSearch for a run of `epochs` epochs per trial whose study's journal file is
     `journal` (see the module docstring)."""
 
+    repeats_before_random = REPEATS_BEFORE_RANDOM  # (the benchmark's replays vary it)
+
     def __init__(self, *args: Any, epochs: int, journal: str | None = None,
                  max_params: int | None = None,
                  count: Callable[[dict[str, Any]], int] | None = None, **kwargs: Any) -> None:
+        seed = kwargs.get("seed")
+        if kwargs.get("sampler") is not None:
+            kwargs.pop("seed", None)  # OptunaSearch seeds only a sampler it makes (and warns)
         super().__init__(*args, **kwargs)
         self.epochs, self.journal = epochs, journal
         self.max_params, self.count = max_params, count
         self._reported: dict[str, set[int]] = {}  # Tune trial id -> epochs told to Optuna
+        self._fallback = np.random.default_rng(seed)  # seeds the random re-asks
 
     def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
         super().save_to_dir(checkpoint_dir, session_str)
@@ -162,7 +175,8 @@ class DurableOptunaSearch(OptunaSearch):
                 logger.info("the sampler proposed only configurations already trained: "
                             "no more trials")
                 return Searcher.FINISHED
-            params = super().suggest(trial_id)
+            params = self._ask_again(trial_id,
+                                     randomly=repeats >= self.repeats_before_random)
         trial = self._ot_trials.get(trial_id)
         if trial is not None and TUNE_ID_ATTR not in trial.user_attrs:
             trial.set_user_attr(TUNE_ID_ATTR, trial_id)
@@ -184,27 +198,36 @@ class DurableOptunaSearch(OptunaSearch):
         return True
 
     def _repeat(self, trial_id: str) -> bool:
-        """Whether the sampled configuration equals one that already ended (every trial
-        trains with the search's seed, so it would only repeat it: in a small categorical
-        space TPE proposes the best cells again and again). If so, its Optuna trial is told
-        that trial's outcome (user attribute `repeat_of`) and forgotten, so that the next
-        `suggest` asks for another; Tune never starts it."""
+        """Whether the sampled configuration equals one already trained (COMPLETE or PRUNED)
+        or running (every trial trains with the search's seed, so it would only repeat it: in
+        a small categorical space TPE proposes the best cells again and again). If so, its
+        Optuna trial is told FAIL with user attribute `repeat_of` (the earlier trial's number)
+        and forgotten, so that no sampler counts it and the next `suggest` asks for another;
+        Tune never starts it."""
         trial = self._ot_trials[trial_id]
-        done = self._ot_study.get_trials(deepcopy=False,
-                                         states=(TrialState.COMPLETE, TrialState.PRUNED))
-        earlier = next((t for t in done if t.params == trial.params), None)
+        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+        earlier = next((t for t in self._ot_study.get_trials(deepcopy=False, states=states)
+                        if t.number != trial.number and t.params == trial.params
+                        and REJECTED_ATTR not in t.user_attrs), None)
         if earlier is None:
             return False
         self._ot_trials.pop(trial_id)
         trial.set_user_attr(REPEAT_ATTR, earlier.number)
-        if not self.multi_objective:
-            for step, value in earlier.intermediate_values.items():
-                trial.report(value, step)
-        if earlier.state == TrialState.COMPLETE:
-            self._ot_study.tell(trial, earlier.values)
-        else:
-            self._ot_study.tell(trial, state=TrialState.PRUNED)
+        self._ot_study.tell(trial, state=TrialState.FAIL)
         return True
+
+    def _ask_again(self, trial_id: str, *, randomly: bool) -> dict | str | None:
+        """The next proposal: the search's sampler's, or (`randomly`) a random sampler's,
+        seeded from the search's seed, for a sampler stuck on configurations already tried."""
+        if not randomly:
+            return super().suggest(trial_id)
+        sampler = self._ot_study.sampler
+        self._ot_study.sampler = optuna.samplers.RandomSampler(
+            seed=int(self._fallback.integers(2**31)))
+        try:
+            return super().suggest(trial_id)
+        finally:
+            self._ot_study.sampler = sampler
 
     def _report(self, trial_id: str, result: dict | None) -> None:
         """Report the result's metric as the intermediate value at step = its epoch (once);
