@@ -52,6 +52,7 @@ def prepare(name: str, work: Path) -> Dataset:
         if not done:
             cli("data", "convert", str(SHARED / "dream" / "train_sample.txt"), "--format",
                 "dream", "--plasmid", str(SHARED / "dream" / "plasmid.json"), "--out", str(path))
+        if not json.loads((path / "dataset.json").read_text()).get("splits"):
             cli("data", "split", str(path), "--test-fraction", "0.1")
         return Dataset(name, path)
     if name in ("deepstarr", "lentimpra"):
