@@ -193,18 +193,20 @@ class Trainer:
         return result
 
     def time_steps(self, steps: int = 1, warmup: bool = True) -> tuple[float, float]:
-        """Seconds per training sequence (over `steps` batches, after one untimed warm-up
-        batch if `warmup`) and per predicted sequence (both strands, one batch): what cost
+        """Seconds per training sequence (the median over `steps` batches, each timed alone,
+        after one untimed warm-up batch if `warmup`: one slow batch on a busy machine does
+        not decide) and per predicted sequence (both strands, one batch): what cost
         estimates scale. Trains the model, so time on a throwaway Trainer."""
         self.model.train()
         batches = self.train_loader.epoch(0)
         if warmup:
             self._train_step(self.encoder.training_batch(next(batches), self.rng))
-        seen, start = 0, time.perf_counter()
+        per_sequence = []
         for _, batch in zip(range(steps), batches, strict=False):
+            start = time.perf_counter()
             self._train_step(self.encoder.training_batch(batch, self.rng))
-            seen += batch.num_rows
-        train = (time.perf_counter() - start) / max(seen, 1)
+            per_sequence.append((time.perf_counter() - start) / max(batch.num_rows, 1))
+        train = float(np.median(per_sequence)) if per_sequence else 0.0
         loader = self.val_loader or self.train_loader  # a refit has no validation rows
         rows = next(iter(loader.epoch(0))).column("sequence")
         start = time.perf_counter()

@@ -38,6 +38,7 @@ from search.run.budget import parse_duration
 from search.run.estimate import CPU_RATE_BATCH, row_counts, time_model
 
 CHECKPOINT_FILE = "checkpoint.pt"
+BUDGET_TIMED_STEPS = 3  # `train --time-budget`: the median of 3 timed batches sets the epochs
 BUDGET_USABLE = 0.9  # of what is left after timing: epochs (validation, export, MLflow add a bit)
 
 
@@ -85,7 +86,8 @@ def budget_epochs(spec: ModelSpec, args: argparse.Namespace) -> ModelSpec:
     batch = int(strategy.batch_size) if device == "cuda" else min(int(strategy.batch_size),
                                                                   CPU_RATE_BATCH)
     train_s, predict_s, build_s = time_model(spec, args.data, folds, args.seed, device,
-                                             torch.get_num_threads(), batch=batch, warmup=True)
+                                             torch.get_num_threads(), batch=batch, warmup=True,
+                                             steps=BUDGET_TIMED_STEPS)
     sequences = make_plan(n_train, int(strategy.batch_size), strategy.batches_per_epoch,
                           1).sequences
     epoch_s = sequences * train_s + n_val * predict_s

@@ -178,17 +178,16 @@ def row_counts(data: str, val_folds: tuple[int, ...] | list[int]) -> tuple[int, 
 
 def time_model(spec: Any, data_dir: str, val_folds: tuple[int, ...], seed: int,
                device: str, threads: int, batch: int | None = None,
-               warmup: bool | None = None) -> tuple[float, float, float]:
+               warmup: bool | None = None, steps: int | None = None) -> tuple[float, float, float]:
     """(train s/sequence, predict s/sequence, build s) of a spec, timed on the real data (at
     `batch` when given, else the spec's, at most CPU_TIMING_BATCH on CPU; after one untimed
     batch if `warmup`, by default on a GPU only)."""
-    steps, gpu = TIMED_STEPS, device != "cpu"
+    gpu = device != "cpu"
+    steps = steps or (TIMED_STEPS if gpu else CPU_TIMED_STEPS)
     if batch is None:
         batch = int(spec.strategy.batch_size)
         if not gpu:
             batch = min(batch, CPU_TIMING_BATCH)
-    if not gpu:
-        steps = CPU_TIMED_STEPS
     timed = spec.with_overrides({"strategy.batch_size": batch,
                                  "strategy.batches_per_epoch": steps + 1})
     with torch_threads(threads):
