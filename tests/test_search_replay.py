@@ -15,8 +15,8 @@ from benchmarks.replay import TOLD, Method, Replay, replay_search
 from benchmarks.replay_stats import figures, first_reach, grid_facts, summarise
 from benchmarks.replay_table import config_key, read_table, write_table
 from benchmarks.search_efficiency import replay_report
-from search.study.repeats import RANDOM
 from prixfixe_blocks.errors import DataError
+from search.study.repeats import RANDOM
 from spaces import grid_size, grid_space, load_space, parse_fixes, sample_configs
 
 FIX = ["strategy=autosome", "first=autosome"]  # a 3 x 3 grid (core x final)

@@ -13,9 +13,9 @@ its distribution) is enqueued and the sampler asked again, so the neighbour's pa
 fixed and any parameter it does not fix (those of a newly chosen block) is sampled as usual.
 The neighbour is drawn with a generator seeded from the search's seed, among the untried (and
 not yet proposed) neighbours of the repeated configuration, else of the best trained
-configurations in turn; its trial carries user attribute `neighbour_of`. Only when no trained configuration has an
-untried neighbour does a random sampler propose; after MAX_REJECTED repeats in a row the search
-finishes. Measured against the alternatives in README ("Search efficiency").
+configurations in turn; its trial carries user attribute `neighbour_of`. Only when no trained
+configuration has an untried neighbour does a random sampler propose; after MAX_REJECTED
+repeats in a row the search finishes. Measured against the alternatives in README ("Search efficiency").
 """
 
 from __future__ import annotations
