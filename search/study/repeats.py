@@ -15,7 +15,8 @@ The neighbour is drawn with a generator seeded from the search's seed, among the
 not yet proposed) neighbours of the repeated configuration, else of the best trained
 configurations in turn; its trial carries user attribute `neighbour_of`. Only when no trained
 configuration has an untried neighbour does a random sampler propose; after MAX_REJECTED
-repeats in a row the search finishes. Measured against the alternatives in README ("Search efficiency").
+repeats in a row the search finishes. Measured against the alternatives: README, "Search
+efficiency".
 """
 
 from __future__ import annotations
