@@ -6,10 +6,11 @@ best cells again and again). Such a proposal is never trained and is no evidence
 trial is told FAIL (which TPE and the other samplers ignore) with user attribute `repeat_of`
 (the earlier trial's number), and the sampler is asked again (its RNG has advanced).
 
-After `repeats_before_fallback` repeats in a row the next proposal stays near what the sampler
-wanted without telling it anything false: an untried neighbour of the repeated configuration
-(one parameter changed: another choice of a categorical, the next value of a numeric one within
-its distribution) is enqueued and the sampler asked again, so the neighbour's parameters are
+After `repeats_before_fallback` repeats in a row the next proposal of a model-based sampler
+(not RandomSampler: random search stays random) stays near what the sampler wanted without
+telling it anything false: an untried neighbour of the repeated configuration (one parameter
+changed: another choice of a categorical, the next value of a numeric one within its
+distribution) is enqueued and the sampler asked again, so the neighbour's parameters are
 fixed and any parameter it does not fix (those of a newly chosen block) is sampled as usual.
 The neighbour is drawn with a generator seeded from the search's seed, among the untried (and
 not yet proposed) neighbours of the repeated configuration, else of the best trained
@@ -147,7 +148,9 @@ class RepeatHandling:
         parameters fixed, or a random sampler's when no neighbour is left."""
         if repeats < self.repeats_before_fallback:
             return OptunaSearch.suggest(self, trial_id)  # type: ignore[arg-type]
-        neighbour = self._neighbour(repeated) if self.fallback == NEIGHBOUR else None
+        local = self.fallback == NEIGHBOUR and not isinstance(
+            self._ot_study.sampler, optuna.samplers.RandomSampler)  # random search stays so
+        neighbour = self._neighbour(repeated) if local else None
         if neighbour is not None:
             self._ot_study.enqueue_trial(neighbour, user_attrs={NEIGHBOUR_ATTR: repeated.number})
             return OptunaSearch.suggest(self, trial_id)  # type: ignore[arg-type]
