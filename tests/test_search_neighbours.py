@@ -14,9 +14,11 @@ from search.study.journal import journal_storage, load_study
 from search.study.objectives import REPEAT_ATTR, was_trained
 from search.study.repeats import neighbour_values
 from search.study.searcher import DurableOptunaSearch
+from tests.search_support import StuckSampler
 
 METRIC = "best_val_pearson"
 FAVOURITE = {"block": "x", "x.width": 3, "colour": "red"}  # what the stuck sampler proposes
+STUCK = {**FAVOURITE, "y.depth": "deep"}  # (and `deep` when y is chosen)
 
 
 def space(trial: optuna.Trial) -> None:
@@ -26,13 +28,6 @@ def space(trial: optuna.Trial) -> None:
     else:
         trial.suggest_categorical("y.depth", ["shallow", "deep"])
     trial.suggest_categorical("colour", ["red", "green", "blue"])
-
-
-class Stuck(optuna.samplers.RandomSampler):
-    """Always proposes FAVOURITE (and `deep` for y's depth)."""
-
-    def sample_independent(self, study, trial, name, distribution):  # type: ignore[no-untyped-def]
-        return {**FAVOURITE, "y.depth": "deep"}[name]
 
 
 def score(config: dict[str, Any]) -> float:
@@ -49,7 +44,7 @@ def run_search(tmp_path: Path, trials: int) -> list[dict[str, Any]]:
     tmp_path.mkdir(exist_ok=True)
     searcher = DurableOptunaSearch(space=space, metric=METRIC, mode="max", epochs=1, seed=3,
                                    storage=journal_storage(tmp_path / "j.journal"),
-                                   study_name="s", sampler=Stuck(seed=0))
+                                   study_name="s", sampler=StuckSampler(STUCK))
     configs = []
     for index in range(trials):
         config = searcher.suggest(f"t{index}")

@@ -20,7 +20,13 @@ from search.study.journal import journal_storage, load_study
 from search.study.objectives import REPEAT_ATTR, was_trained
 from search.study.repeats import NEIGHBOUR_ATTR, REPEATS_BEFORE_FALLBACK
 from search.study.searcher import DurableOptunaSearch
-from tests.search_support import QUICK, mlflow_runs, read_trials, simulated_data
+from tests.search_support import (
+    QUICK,
+    StuckSampler,
+    mlflow_runs,
+    read_trials,
+    simulated_data,
+)
 
 CELLS = {"a": 0.1, "b": 0.5, "c": 0.3, "d": 0.2}
 METRIC = "best_val_pearson"
@@ -29,13 +35,6 @@ GRID_FIX = ("strategy=autosome", "first=autosome", "core=autosome")  # 3 cells: 
 
 def cells(trial: optuna.Trial) -> None:
     trial.suggest_categorical("cell", list(CELLS))
-
-
-class Stubborn(optuna.samplers.RandomSampler):
-    """Always proposes cell `b` (a sampler stuck on its favourite, as TPE in a tiny space)."""
-
-    def sample_independent(self, study, trial, name, distribution):  # type: ignore[no-untyped-def]
-        return "b"
 
 
 def searcher_for(tmp_path: Path, sampler: optuna.samplers.BaseSampler) -> DurableOptunaSearch:
@@ -73,7 +72,7 @@ def test_repeats_are_failed_not_copied_and_an_exhausted_space_finishes(tmp_path:
 
 def test_a_stuck_sampler_gets_untried_neighbours_until_the_space_is_exhausted(
         tmp_path: Path) -> None:
-    searcher = searcher_for(tmp_path, Stubborn(seed=0))
+    searcher = searcher_for(tmp_path, StuckSampler({"cell": "b"}))
     first = searcher.suggest("t0")
     assert first == {"cell": "b"}
     finish(searcher, "t0", "b")
@@ -96,7 +95,7 @@ def test_a_stuck_sampler_gets_untried_neighbours_until_the_space_is_exhausted(
 
 
 def test_a_proposal_equal_to_a_running_trial_is_a_repeat(tmp_path: Path) -> None:
-    searcher = searcher_for(tmp_path, Stubborn(seed=0))
+    searcher = searcher_for(tmp_path, StuckSampler({"cell": "b"}))
     assert searcher.suggest("t0") == {"cell": "b"}  # running: not ended yet
     running = searcher.suggest("t1")
     assert isinstance(running, dict) and running["cell"] != "b"
