@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
@@ -32,12 +32,13 @@ from benchmarks.replay_table import Curves, config_key, read_table
 from prixfixe_blocks.training.metrics import BEST_METRIC
 from search.run.tuner import make_sampler, make_scheduler
 from search.study.objectives import REPEAT_ATTR
+from search.study.repeats import NEIGHBOUR, REPEATS_BEFORE_FALLBACK
 from search.study.searcher import ASHA_REDUCTION, DurableOptunaSearch
 from search.trial.trainable import METRIC, MODE
 from spaces import grid_space, load_space, parse_fixes
 
 REPLAY_CONCURRENCY = 4  # trials at a time in a replayed (and the live) search
-SKIP, TOLD = "skip", "told"  # repeat handling: `run`'s (not trained, no evidence) / before #20
+TOLD = "told"  # repeat handling before issue 20 (besides repeats.py's NEIGHBOUR and RANDOM)
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ class Method:
     grace_period: int | None = None  # ASHA's first rung; None: `run`'s default (after warm-up)
     reduction_factor: int = ASHA_REDUCTION
     tpe: tuple[tuple[str, Any], ...] = ()  # overrides of TPE_SETTINGS
-    repeats: str = SKIP  # TOLD: the pre-issue-20 handling (repeats told the earlier outcome)
-    random_after: int | None = None  # repeats in a row before a random proposal (None: run's)
+    repeats: str = NEIGHBOUR  # the fallback after repeats; TOLD: repeats told the earlier outcome
+    fallback_after: int | None = None  # repeats in a row before the fallback (None: run's)
 
     @property
     def name(self) -> str:
@@ -60,9 +61,14 @@ class Method:
         grace = "" if self.grace_period is None else f"-g{self.grace_period}"
         rf = "" if self.reduction_factor == ASHA_REDUCTION else f"-rf{self.reduction_factor}"
         tpe = "".join(f"-{k}={v}" for k, v in self.tpe)
-        told = "-toldrepeats" if self.repeats == TOLD else ""
-        after = "" if self.random_after is None else f"-randomafter{self.random_after}"
-        return f"{self.sampler}{stop}{grace}{rf}{tpe}{told}{after}"
+        if self.repeats == TOLD:
+            repeats = "-toldrepeats"
+        elif self.repeats != NEIGHBOUR or self.fallback_after is not None:
+            after = self.fallback_after or REPEATS_BEFORE_FALLBACK
+            repeats = f"-{self.repeats}after{after}"
+        else:
+            repeats = ""
+        return f"{self.sampler}{stop}{grace}{rf}{tpe}{repeats}"
 
 
 METHODS: tuple[Method, ...] = (Method("tpe", "asha"), Method("random", "asha"),
@@ -73,13 +79,13 @@ class ToldRepeatsSearch(DurableOptunaSearch):
     """The repeat handling before issue 20, for the benchmark only: a proposal equal to an
     ended trial (not a running one) is told that trial's outcome (a copied observation)."""
 
-    def _repeat(self, trial_id: str) -> bool:
+    def _repeat(self, trial_id: str) -> FrozenTrial | None:
         trial = self._ot_trials[trial_id]
         done = self._ot_study.get_trials(deepcopy=False,
                                          states=(TrialState.COMPLETE, TrialState.PRUNED))
         earlier = next((t for t in done if t.params == trial.params), None)
         if earlier is None:
-            return False
+            return None
         self._ot_trials.pop(trial_id)
         trial.set_user_attr(REPEAT_ATTR, earlier.number)
         for step, value in earlier.intermediate_values.items():
@@ -88,9 +94,9 @@ class ToldRepeatsSearch(DurableOptunaSearch):
             self._ot_study.tell(trial, earlier.values)
         else:
             self._ot_study.tell(trial, state=TrialState.PRUNED)
-        return True
+        return earlier
 
-    def _ask_again(self, trial_id: str, *, randomly: bool) -> dict | str | None:
+    def _ask_again(self, trial_id: str, repeated: FrozenTrial, repeats: int) -> dict | str | None:
         return OptunaSearch.suggest(self, trial_id)  # the search's sampler, always
 
 
@@ -136,8 +142,10 @@ def build_search(curves: Curves, method: Method, seed: int) -> tuple[Any, Any, t
     searcher = kind(space=space, metric=METRIC, mode=MODE, epochs=curves.epochs, seed=seed,
                     sampler=make_sampler(method.sampler, seed, space, dict(method.tpe)),
                     points_to_evaluate=points or None)
-    if method.random_after is not None:
-        searcher.repeats_before_random = method.random_after
+    if method.repeats != TOLD:
+        searcher.fallback = method.repeats
+    if method.fallback_after is not None:
+        searcher.repeats_before_fallback = method.fallback_after
     scheduler = make_scheduler(method.scheduler, curves.epochs, method.grace_period,
                                reduction_factor=method.reduction_factor)
     scheduler.set_search_properties(METRIC, MODE)

@@ -44,15 +44,21 @@ from benchmarks.replay_stats import (  # noqa: E402
     summarise,
 )
 from benchmarks.replay_table import read_table  # noqa: E402
+from search.study.repeats import RANDOM  # noqa: E402
 
 REFERENCE = "tpe+asha"  # paired differences are against `run`'s default method
+# `run`'s default with the repeats told a copied outcome (before issue 20), with a random
+# proposal after 3 or 10 repeats in a row, and with the neighbour after 3 instead of 1.
+REPEAT_VARIANTS: tuple[Method, ...] = (
+    Method("tpe", "asha", repeats=TOLD),
+    *(Method("tpe", "asha", repeats=RANDOM, fallback_after=n) for n in (3, 10)),
+    Method("tpe", "asha", fallback_after=3))
 
 
 def all_methods() -> list[Method]:
-    """The default methods plus the variants the defaults were chosen against, and `run`'s
-    default with the repeat handling before issue 20 (repeats told a copied outcome)."""
-    return [*METHODS, Method("tpe", "asha", repeats=TOLD),
-            *(Method("tpe", "asha", random_after=n) for n in (10, 50)), Method("tpe", "none"),
+    """The default methods plus the variants the defaults were chosen against: among them
+    `run`'s default with other repeat handlings (REPEAT_VARIANTS)."""
+    return [*METHODS, *REPEAT_VARIANTS, Method("tpe", "none"),
             *(Method("tpe", "asha", grace_period=g) for g in (1, 2)),
             Method("tpe", "asha", reduction_factor=2), Method("tpe", "asha", reduction_factor=4),
             *(Method("tpe", "asha", tpe=(("n_startup_trials", n),)) for n in (5, 20)),
@@ -137,14 +143,14 @@ def print_summary(report: dict[str, Any]) -> None:
 
 def plot(report: dict[str, Any], path: Path) -> None:
     """Median regret (and its 95% band) vs trial-epochs, one line per default method (and
-    the old repeat handling); the grid's cost on the x axis as a percentage."""
+    the repeat handlings before); the grid's cost on the x axis as a percentage."""
     import matplotlib  # plotting only here
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    shown = {m.name for m in METHODS} | {Method("tpe", "asha", repeats=TOLD).name}
+    shown = {m.name for m in (*METHODS, *REPEAT_VARIANTS[:2])}
     for name, curve in report["regret_curves"].items():
         if name not in shown:
             continue

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 
 from prixfixe_blocks.data.simulate.simulator import simulate
@@ -109,3 +110,20 @@ def mlflow_runs(uri: str, experiment: str) -> Any:
 
     mlflow.set_tracking_uri(uri)
     return mlflow.search_runs(experiment_names=[experiment])
+
+
+class StuckSampler(optuna.samplers.BaseSampler):
+    """A sampler that always proposes the same values (`values`: name -> value), as TPE stuck
+    on its favourite in a tiny space; not a RandomSampler, so it gets the neighbour fallback."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+        return {}
+
+    def sample_relative(self, study: Any, trial: Any, search_space: Any) -> dict[str, Any]:
+        return {}
+
+    def sample_independent(self, study: Any, trial: Any, name: str, distribution: Any) -> Any:
+        return self.values[name]

@@ -1,7 +1,7 @@
 """A sampled configuration equal to one already trained or running is never trained again and is
-no new evidence: its Optuna trial is told FAIL (samplers ignore it) with `repeat_of`, the sampler
-is asked again (randomly after a few repeats in a row), and a space whose every cell has been
-tried finishes the search."""
+no new evidence: its Optuna trial is told FAIL (samplers ignore it) with `repeat_of`, an untried
+neighbour of it (one parameter changed) is proposed instead (randomly when none is left), and a
+space whose every cell has been tried finishes the search."""
 
 from __future__ import annotations
 
@@ -18,8 +18,15 @@ from search.cli import main as cli_main
 from search.report.importance import scored_trials
 from search.study.journal import journal_storage, load_study
 from search.study.objectives import REPEAT_ATTR, was_trained
-from search.study.searcher import REPEATS_BEFORE_RANDOM, DurableOptunaSearch
-from tests.search_support import QUICK, mlflow_runs, read_trials, simulated_data
+from search.study.repeats import NEIGHBOUR_ATTR, REPEATS_BEFORE_FALLBACK
+from search.study.searcher import DurableOptunaSearch
+from tests.search_support import (
+    QUICK,
+    StuckSampler,
+    mlflow_runs,
+    read_trials,
+    simulated_data,
+)
 
 CELLS = {"a": 0.1, "b": 0.5, "c": 0.3, "d": 0.2}
 METRIC = "best_val_pearson"
@@ -28,13 +35,6 @@ GRID_FIX = ("strategy=autosome", "first=autosome", "core=autosome")  # 3 cells: 
 
 def cells(trial: optuna.Trial) -> None:
     trial.suggest_categorical("cell", list(CELLS))
-
-
-class Stubborn(optuna.samplers.RandomSampler):
-    """Always proposes cell `b` (a sampler stuck on its favourite, as TPE in a tiny space)."""
-
-    def sample_independent(self, study, trial, name, distribution):  # type: ignore[no-untyped-def]
-        return "b"
 
 
 def searcher_for(tmp_path: Path, sampler: optuna.samplers.BaseSampler) -> DurableOptunaSearch:
@@ -70,29 +70,38 @@ def test_repeats_are_failed_not_copied_and_an_exhausted_space_finishes(tmp_path:
     assert sorted(t.params["cell"] for t in scored_trials(study)) == sorted(CELLS)
 
 
-def test_a_stuck_sampler_falls_back_to_random_untried_cells(tmp_path: Path) -> None:
-    searcher = searcher_for(tmp_path, Stubborn(seed=0))
+def test_a_stuck_sampler_gets_untried_neighbours_until_the_space_is_exhausted(
+        tmp_path: Path) -> None:
+    searcher = searcher_for(tmp_path, StuckSampler({"cell": "b"}))
     first = searcher.suggest("t0")
     assert first == {"cell": "b"}
     finish(searcher, "t0", "b")
-    second = searcher.suggest("t1")
-    assert isinstance(second, dict) and second["cell"] != "b"
+    trained = ["b"]
+    for index in range(1, len(CELLS)):
+        config = searcher.suggest(f"t{index}")
+        assert isinstance(config, dict) and config["cell"] not in trained
+        trained.append(config["cell"])
+        finish(searcher, f"t{index}", config["cell"])
+    assert searcher.suggest("t9") == Searcher.FINISHED
     study = load_study(tmp_path / "optuna.journal", "s")
     repeats = [t for t in study.trials if REPEAT_ATTR in t.user_attrs]
-    # Asked the stuck sampler REPEATS_BEFORE_RANDOM times, then a random one (which may
-    # propose `b` too) until it found an untried cell, long before MAX_REJECTED.
-    assert REPEATS_BEFORE_RANDOM <= len(repeats) < REPEATS_BEFORE_RANDOM + 10
-    assert {t.user_attrs[REPEAT_ATTR] for t in repeats} == {0}
+    neighbours = [t for t in study.trials if was_trained(t) and t.number > 0]
+    # The stuck sampler's repeat of `b` before each neighbour, then (no neighbour left) the
+    # random sampler's repeats until MAX_REJECTED in a row.
+    assert len(repeats) > REPEATS_BEFORE_FALLBACK * (len(CELLS) - 1)
+    assert {(t.state.name, t.user_attrs[REPEAT_ATTR]) for t in repeats[:3]} == {("FAIL", 0)}
+    assert [t.user_attrs[NEIGHBOUR_ATTR] for t in neighbours] == [0, 0, 0]
+    assert [t.state.name for t in neighbours] == ["COMPLETE"] * 3
 
 
 def test_a_proposal_equal_to_a_running_trial_is_a_repeat(tmp_path: Path) -> None:
-    searcher = searcher_for(tmp_path, Stubborn(seed=0))
+    searcher = searcher_for(tmp_path, StuckSampler({"cell": "b"}))
     assert searcher.suggest("t0") == {"cell": "b"}  # running: not ended yet
     running = searcher.suggest("t1")
     assert isinstance(running, dict) and running["cell"] != "b"
     study = load_study(tmp_path / "optuna.journal", "s")
     repeats = [t for t in study.trials if REPEAT_ATTR in t.user_attrs]
-    assert len(repeats) >= REPEATS_BEFORE_RANDOM
+    assert len(repeats) == REPEATS_BEFORE_FALLBACK
     assert {(t.state.name, t.user_attrs[REPEAT_ATTR]) for t in repeats} == {("FAIL", 0)}
     assert sum(was_trained(t) for t in study.trials) == 2
 

@@ -16,6 +16,7 @@ from benchmarks.replay_stats import figures, first_reach, grid_facts, summarise
 from benchmarks.replay_table import config_key, read_table, write_table
 from benchmarks.search_efficiency import replay_report
 from prixfixe_blocks.errors import DataError
+from search.study.repeats import RANDOM
 from spaces import grid_size, grid_space, load_space, parse_fixes, sample_configs
 
 FIX = ["strategy=autosome", "first=autosome"]  # a 3 x 3 grid (core x final)
@@ -119,8 +120,10 @@ def test_replay_without_early_stopping_spends_whole_trials(tmp_path: Path) -> No
     assert replay.values.size == 9 * EPOCHS and replay.trials == 9  # each cell once, whole
 
 
-@pytest.mark.parametrize("method", [Method("tpe", "asha", grace_period=1),
-                                    Method("tpe", "asha", grace_period=1, repeats=TOLD)])
+@pytest.mark.parametrize("method", [
+    Method("tpe", "asha", grace_period=1),
+    Method("tpe", "asha", grace_period=1, repeats=TOLD),
+    Method("tpe", "asha", grace_period=1, repeats=RANDOM, fallback_after=3)])
 def test_the_same_table_method_and_seed_give_identical_json(tmp_path: Path,
                                                             method: Method) -> None:
     tiny_grid_table(tmp_path / "t.parquet")

@@ -27,13 +27,9 @@ Size-aware searches (objectives.py): with a list of metrics the study is multi-o
 with `max_params` + `count` a sampled configuration above the limit is told PRUNED (user
 attribute `rejected`) and sampled again before Tune ever starts it.
 
-A sampled configuration equal to one already trained or running is not trained again (every
-trial trains with the search's seed, so it would only repeat the result; measured: 9 of 37
-trials, a third of the trial-epochs, in a TPE search of the 81-cell grid) and is no new
-evidence: its Optuna trial is told FAIL (which TPE and the other samplers ignore) with user
-attribute `repeat_of`, and the sampler is asked again (its RNG has advanced). After
-REPEATS_BEFORE_RANDOM repeats in a row the next proposals come from a random sampler (an
-untried cell, when one is left); after MAX_REJECTED repeats in a row the search finishes.
+A sampled configuration equal to one already trained or running is not trained again and is no
+new evidence (told FAIL with `repeat_of`); an untried neighbour of it is proposed instead
+(repeats.py).
 """
 
 from __future__ import annotations
@@ -56,12 +52,11 @@ from ray.tune.search.optuna import OptunaSearch
 from prixfixe_blocks.errors import ConfigError
 from prixfixe_blocks.strategies.optim import MAX_WARMUP_FRACTION, ONECYCLE_PCT_START
 from search.study.journal import TUNE_ID_ATTR
-from search.study.objectives import REJECTED_ATTR, REPEAT_ATTR
+from search.study.objectives import REJECTED_ATTR
+from search.study.repeats import MAX_REJECTED, RepeatHandling
 from search.trial.trainable import DIVERGED, PARAMS
 
 logger = logging.getLogger(__name__)
-MAX_REJECTED = 200  # samples above --max-params (or repeats) in a row before giving up
-REPEATS_BEFORE_RANDOM = 3  # repeats in a row before proposals come from a random sampler
 # Beside Tune's searcher checkpoint; JSON lines, named .json because Tune restores only the
 # .json and .pkl files of its experiment directory.
 JOURNAL_COPY = "optuna-journal-copy.json"
@@ -116,11 +111,9 @@ def stopped_early(epoch: int, epochs: int) -> bool:
     return epoch < epochs
 
 
-class DurableOptunaSearch(OptunaSearch):
+class DurableOptunaSearch(RepeatHandling, OptunaSearch):
     """OptunaSearch for a run of `epochs` epochs per trial whose study's journal file is
     `journal` (see the module docstring)."""
-
-    repeats_before_random = REPEATS_BEFORE_RANDOM  # (the benchmark's replays vary it)
 
     def __init__(self, *args: Any, epochs: int, journal: str | None = None,
                  max_params: int | None = None,
@@ -132,7 +125,7 @@ class DurableOptunaSearch(OptunaSearch):
         self.epochs, self.journal = epochs, journal
         self.max_params, self.count = max_params, count
         self._reported: dict[str, set[int]] = {}  # Tune trial id -> epochs told to Optuna
-        self._fallback = np.random.default_rng(seed)  # seeds the random re-asks
+        self._fallback = np.random.default_rng(seed)  # draws neighbours, seeds random re-asks
 
     def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
         super().save_to_dir(checkpoint_dir, session_str)
@@ -164,19 +157,19 @@ class DurableOptunaSearch(OptunaSearch):
         while isinstance(params, dict):
             if self._too_large(trial_id, params):
                 too_large += 1
-            elif self._repeat(trial_id):
+                params = super().suggest(trial_id)
+            elif (repeated := self._repeat(trial_id)) is not None:
                 repeats += 1
+                if repeats >= MAX_REJECTED:
+                    logger.info("the sampler proposed only configurations already trained: "
+                                "no more trials")
+                    return Searcher.FINISHED
+                params = self._ask_again(trial_id, repeated, repeats)
             else:
                 break
             if too_large >= MAX_REJECTED:
                 raise RuntimeError(f"{MAX_REJECTED} configurations in a row had more than "
                                    f"--max-params {self.max_params} parameters")
-            if repeats >= MAX_REJECTED:
-                logger.info("the sampler proposed only configurations already trained: "
-                            "no more trials")
-                return Searcher.FINISHED
-            params = self._ask_again(trial_id,
-                                     randomly=repeats >= self.repeats_before_random)
         trial = self._ot_trials.get(trial_id)
         if trial is not None and TUNE_ID_ATTR not in trial.user_attrs:
             trial.set_user_attr(TUNE_ID_ATTR, trial_id)
@@ -196,38 +189,6 @@ class DurableOptunaSearch(OptunaSearch):
         trial.set_user_attr(REJECTED_ATTR, f"{n:,} parameters > --max-params {self.max_params:,}")
         self._ot_study.tell(trial, state=TrialState.PRUNED)
         return True
-
-    def _repeat(self, trial_id: str) -> bool:
-        """Whether the sampled configuration equals one already trained (COMPLETE or PRUNED)
-        or running (every trial trains with the search's seed, so it would only repeat it: in
-        a small categorical space TPE proposes the best cells again and again). If so, its
-        Optuna trial is told FAIL with user attribute `repeat_of` (the earlier trial's number)
-        and forgotten, so that no sampler counts it and the next `suggest` asks for another;
-        Tune never starts it."""
-        trial = self._ot_trials[trial_id]
-        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-        earlier = next((t for t in self._ot_study.get_trials(deepcopy=False, states=states)
-                        if t.number != trial.number and t.params == trial.params
-                        and REJECTED_ATTR not in t.user_attrs), None)
-        if earlier is None:
-            return False
-        self._ot_trials.pop(trial_id)
-        trial.set_user_attr(REPEAT_ATTR, earlier.number)
-        self._ot_study.tell(trial, state=TrialState.FAIL)
-        return True
-
-    def _ask_again(self, trial_id: str, *, randomly: bool) -> dict | str | None:
-        """The next proposal: the search's sampler's, or (`randomly`) a random sampler's,
-        seeded from the search's seed, for a sampler stuck on configurations already tried."""
-        if not randomly:
-            return super().suggest(trial_id)
-        sampler = self._ot_study.sampler
-        self._ot_study.sampler = optuna.samplers.RandomSampler(
-            seed=int(self._fallback.integers(2**31)))
-        try:
-            return super().suggest(trial_id)
-        finally:
-            self._ot_study.sampler = sampler
 
     def _report(self, trial_id: str, result: dict | None) -> None:
         """Report the result's metric as the intermediate value at step = its epoch (once);
