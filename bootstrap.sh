@@ -49,6 +49,8 @@ setup
 case "$job" in
   setup) echo "==> set-up done: .venv/bin/prixfixe-search --help" ;;
   demo)  exec .venv/bin/prixfixe-search demo "$@" ;;
-  test)  exec .venv/bin/python -m pytest -q "$@" ;;
+  # two pytest workers (PYTEST_WORKERS=N to change): the suite's end-to-end searches wait on
+  # Ray and subprocesses, so a second worker fills the 2 cores CI has
+  test)  exec .venv/bin/python -m pytest -q -n "${PYTEST_WORKERS:-2}" "$@" ;;
   *) echo "usage: ./bootstrap.sh [demo|test|setup] [args...]" >&2; exit 2 ;;
 esac
