@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.held_out_data import Dataset, cli, prepare, score, truth_ceiling  # noqa: E402
 from prixfixe_blocks.atomic import atomic_write_text  # noqa: E402
-from prixfixe_blocks.evaluation.evaluate import BASELINE_KEY  # noqa: E402
+from prixfixe_blocks.evaluation.ensemble import RIDGE  # noqa: E402
 from search.experiment import (  # noqa: E402
     ENSEMBLE_DIR,
     REFIT_FILE,
@@ -71,7 +71,7 @@ def refit_ridge(root: Path) -> float | None:
     the train rows only)."""
     path = root / REFIT_TEST_JSON
     rows = json.loads(path.read_text())["rows"] if path.is_file() else []
-    return next((r["test_pearson"] for r in rows if r.get("role") == BASELINE_KEY), None)
+    return next((r["test_pearson"] for r in rows if r.get("role") == RIDGE), None)
 
 
 def preset_arm(data: Dataset, budget: str, preset: str, width: str,
