@@ -38,7 +38,6 @@ from search.refit.select import SELECTION
 
 ENSEMBLE_RUN = "ensemble_run_id"  # refit.json: the ensemble's MLflow run
 ENSEMBLE_KEY = "ensemble"
-BASELINE_KEY = RIDGE
 FIGURES = ("pearson", "spearman", "mse")
 
 
@@ -72,7 +71,7 @@ def score_models(plan: dict[str, Any], models: dict[str, Path], ensemble: Path |
     if ensemble is not None:
         scored[ENSEMBLE_KEY] = _scores(ensemble, rows, baseline, targets)
     first = next(iter(scored.values()))
-    scored[BASELINE_KEY] = {k: first[BASELINE_JSON][k] for k in FIGURES}
+    scored[RIDGE] = {k: first[BASELINE_JSON][k] for k in FIGURES}
     scored["_rows"] = rows.num_rows
     return scored, [f"{baseline.describe()} (train + val, as the refit)"]
 
@@ -94,7 +93,7 @@ def table_rows(plan: dict[str, Any], scored: dict[str, Any] | None) -> list[dict
         out.append(row)
     if scored is not None:
         for key, label in ((ENSEMBLE_KEY, ensemble_label(plan)),
-                           (BASELINE_KEY, "k-mer ridge baseline")):
+                           (RIDGE, "k-mer ridge baseline")):
             if key in scored:
                 out.append({"model": label, "role": key, "preset": "", "trial": "",
                             "epochs": "", "val_pearson": math.nan, "seeds": "",
@@ -201,7 +200,7 @@ def log_refit(exp: ExperimentDir, doc: dict[str, Any], plan: dict[str, Any],
         for name, value in record["single_val_pearson"].items():
             client.log_metric(run_id, f"val_pearson.{name}", float(value))
     if scored is not None:
-        for key in (ENSEMBLE_KEY, BASELINE_KEY):
+        for key in (ENSEMBLE_KEY, RIDGE):
             for name in FIGURES:
                 client.log_metric(run_id, f"test_{name}" if key == ENSEMBLE_KEY
                                   else f"{key}_test_{name}", float(scored[key][name]))
