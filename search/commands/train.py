@@ -75,10 +75,9 @@ def budget_epochs(spec: ModelSpec, args: argparse.Namespace) -> ModelSpec:
         raise ConfigError(f"--time-budget must be positive, got {args.time_budget}")
     folds = _val_folds(args.val_folds)
     n_train, n_val = row_counts(args.data, folds)
-    if args.batch_size is None and batch_for_rows(n_train, spec.strategy.batch_size) \
-            < spec.strategy.batch_size:
-        spec = spec.with_overrides({"strategy.batch_size": batch_for_rows(
-            n_train, spec.strategy.batch_size)})
+    fitted = batch_for_rows(n_train, int(spec.strategy.batch_size))
+    if args.batch_size is None and fitted < spec.strategy.batch_size:
+        spec = spec.with_overrides({"strategy.batch_size": fitted})
         print(f"batch size {spec.strategy.batch_size}: {n_train:,} training rows give a pass "
               f"of at least {MIN_STEPS_PER_PASS} steps (--batch-size N to choose)", flush=True)
     strategy = spec.strategy
