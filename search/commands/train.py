@@ -66,9 +66,10 @@ def train_spec(args: argparse.Namespace) -> ModelSpec:
 
 
 def budget_epochs(spec: ModelSpec, args: argparse.Namespace) -> ModelSpec:
-    """`spec` with as many epochs as `--time-budget` affords here (at most its own count): one
-    warm batch is timed on the real data, as `run --time-budget` times its presets, and the
-    plan is printed before training starts. The epoch count is fixed up front because the
+    """`spec` with as many epochs as `--time-budget` affords here (at most its own count), at
+    the batch `batch_for_rows` fits to the rows unless --batch-size: the median of
+    BUDGET_TIMED_STEPS warm batches is timed on the real data, and the plan is printed before
+    training starts. The epoch count is fixed up front because the
     learning-rate schedules span the whole run."""
     start, budget = time.perf_counter(), parse_duration(args.time_budget)
     if budget <= 0:
