@@ -19,6 +19,7 @@ from search.experiment import TRIALS_FILE
 from tests.conftest import REPO
 
 ROWS = 3000
+POLL_S = 0.1  # wait_for's interval: reading trials.json is cheap, a test waits less past its event
 # Small, quick trials: tiny widths, 3 batches of 64 per epoch, one CPU thread per trial.
 QUICK = ["--width", "tiny", "--batches-per-epoch", "3", "--fix", "strategy.batch_size=64",
          "--cpus-per-trial", "1"]
@@ -57,7 +58,7 @@ def read_trials(root: Path) -> dict[str, dict[str, Any]]:
 
 
 def wait_for(predicate: Any, timeout: float, what: str, proc: Any = None) -> None:
-    """Poll `predicate` every 0.5 s; fail the test after `timeout` seconds."""
+    """Poll `predicate` every POLL_S; fail the test after `timeout` seconds."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if predicate():
@@ -65,7 +66,7 @@ def wait_for(predicate: Any, timeout: float, what: str, proc: Any = None) -> Non
         if proc is not None and proc.poll() is not None:
             out = proc.stdout.read() if proc.stdout else ""
             pytest.fail(f"driver exited ({proc.returncode}) before {what}:\n{out[-3000:]}")
-        time.sleep(0.5)
+        time.sleep(POLL_S)
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 

@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -40,6 +39,12 @@ def _saved(root: Path, status: str) -> dict[str, dict]:
             and k in saved and (saved[k] == "TERMINATED") == ended}
 
 
+def _clock(root: Path) -> float:
+    """The search's running time as last saved (0 before the first save)."""
+    path = root / CLOCK_FILE
+    return float(json.loads(path.read_text())["elapsed_s"]) if path.is_file() else 0.0
+
+
 def _ready(root: Path) -> bool:
     """ASHA stopped a trial and another trial runs, both in Tune's saved state."""
     return bool(_saved(root, "STOPPED")) and bool(_saved(root, "RUNNING"))
@@ -61,12 +66,12 @@ def test_asha_decisions_survive_a_killed_driver(tmp_path_factory: pytest.TempPat
                               start_new_session=True)
     try:
         wait_for(lambda: _ready(root), 300, "a trial stopped by ASHA", proc=driver)
-        time.sleep(1.0)  # let the clock be saved past the first driver's start-up
+        wait_for(lambda: _clock(root) > 0, 60, "the search clock saved", proc=driver)
     finally:
         kill_driver(driver, ray_tmp)
     stopped = _saved(root, "STOPPED")  # what Tune restores as ended
     assert stopped and all("stopped by ASHA" in r["stop_reason"] for r in stopped.values())
-    used_first = float(json.loads((root / CLOCK_FILE).read_text())["elapsed_s"])
+    used_first = _clock(root)
     assert used_first > 0
 
     resume_tmp = tempfile.mkdtemp(prefix="pfa-", dir="/tmp")
