@@ -50,7 +50,10 @@ case "$job" in
   setup) echo "==> set-up done: .venv/bin/prixfixe-search --help" ;;
   demo)  exec .venv/bin/prixfixe-search demo "$@" ;;
   # two pytest workers (PYTEST_WORKERS=N to change): the suite's end-to-end searches wait on
-  # Ray and subprocesses, so a second worker fills the 2 cores CI has
-  test)  exec .venv/bin/python -m pytest -q -n "${PYTEST_WORKERS:-2}" "$@" ;;
+  # Ray and subprocesses, so a second worker fills the 2 cores CI has. Whole files per worker
+  # (--dist loadfile): a file's module fixture (a search, a refit) is built once, not once per
+  # worker; conftest.py puts the files with a slow test first and --no-loadscope-reorder keeps
+  # that order (xdist would otherwise start with the files that have the most tests).
+  test)  exec .venv/bin/python -m pytest -q -n "${PYTEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@" ;;
   *) echo "usage: ./bootstrap.sh [demo|test|setup] [args...]" >&2; exit 2 ;;
 esac

@@ -15,4 +15,4 @@ echo "== versions newer than the lock:"
 grep -E '^[a-zA-Z0-9_.-]+==' requirements/lock.txt | sort | comm -13 - "$venv/freeze.txt" \
     | grep -v '^-e ' || echo "(none)"
 echo "== quick tests on the newest versions"
-"$venv/bin/python" -m pytest -q -m "not slow" -p no:cacheprovider "$@"
+"$venv/bin/python" -m pytest -q -n "${PYTEST_WORKERS:-2}" -m "not slow" -p no:cacheprovider "$@"

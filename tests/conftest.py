@@ -39,3 +39,11 @@ def s3(s3_server: MotoS3, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Mo
     for key, value in s3_server.env(PRIXFIXE_CACHE=str(tmp_path / "cache")).items():
         monkeypatch.setenv(key, value)
     return s3_server
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with a `slow` test run first, in collection order otherwise: under
+    `-n 2 --dist loadfile` (bootstrap.sh) the long end-to-end files start at once and the short
+    files fill in around them, instead of one long file ending the run on one worker alone."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)  # stable: order inside a file is kept

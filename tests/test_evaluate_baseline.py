@@ -99,6 +99,7 @@ def test_ridge_recovers_a_planted_kmer_signal() -> None:
     assert np.isfinite(model.holdout_pearson) and model.n_rows == 3000
 
 
+@pytest.mark.slow
 def test_baseline_fits_the_train_split_or_the_non_validation_folds(
         shared_data: Path, tmp_path: Path) -> None:
     split = split_dataset(tmp_path / "split", 1200)

@@ -64,6 +64,7 @@ def plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_search_samples_a_plugin_block_and_offers_its_target(
         plugin: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     data = simulated_data(tmp_path_factory)

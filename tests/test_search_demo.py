@@ -6,8 +6,12 @@ import math
 import re
 from pathlib import Path
 
+import pytest
+
 from prixfixe_blocks.training.weights import WEIGHTS_FILE
 from tests.search_support import run_cli
+
+pytestmark = pytest.mark.slow  # a long file: conftest runs it first
 
 
 def test_demo_simulates_searches_scores_and_prints_where_to_browse(tmp_path: Path) -> None:

@@ -91,6 +91,7 @@ def size_aware(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"code": code, "report": report, "root": root, "out": out.getvalue(), "doc": doc}
 
 
+@pytest.mark.slow
 def test_size_aware_search_records_both_objectives(size_aware: dict[str, Any]) -> None:
     assert size_aware["code"] == 0, size_aware["out"][-3000:]
     assert "early stopping is off" in size_aware["out"]
@@ -108,6 +109,7 @@ def test_size_aware_search_records_both_objectives(size_aware: dict[str, Any]) -
         assert record["epoch"] == 1  # no early stopping
 
 
+@pytest.mark.slow
 def test_pareto_front_in_the_report_and_mlflow(size_aware: dict[str, Any]) -> None:
     import csv
 

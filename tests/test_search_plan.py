@@ -78,6 +78,7 @@ def test_dry_run_prints_the_plan_and_starts_nothing(
     assert not storage.exists() and not ray.is_initialized()
 
 
+@pytest.mark.slow
 def test_a_diverged_trial_errors_with_its_reason_and_is_never_ranked(
         tmp_path_factory: pytest.TempPathFactory) -> None:
     root = tmp_path_factory.mktemp("diverge")

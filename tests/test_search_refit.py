@@ -38,6 +38,8 @@ from search.refit.driver import write_ensemble
 from search.refit.select import selection_text, write_selected
 from tests.search_support import QUICK, mlflow_runs, simulated_data
 
+pytestmark = pytest.mark.slow  # a long file: conftest runs it first
+
 TRIALS, EPOCHS, TOP, SEEDS = 3, 2, 2, 2
 SEQS = ["TGCATTTTTTTCACATC" + "ACGT" * 20 + "GGTTACGGCTGTT",
         "TGCATTTTTTTCACATC" + "GGCA" * 20 + "GGTTACGGCTGTT"]

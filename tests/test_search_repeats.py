@@ -125,6 +125,7 @@ def test_tpe_in_a_tiny_space_learns_from_trained_trials_only(tmp_path: Path) -> 
     assert sorted(t.params["cell"] for t in modelled) == sorted(CELLS)
 
 
+@pytest.mark.slow
 def test_optuna_trials_json_and_mlflow_agree_on_the_trained_count(
         tmp_path_factory: pytest.TempPathFactory) -> None:
     """A real TPE search asked for 6 trials of a 3-cell space: TPE proposes repeats, 3 cells

@@ -28,6 +28,8 @@ from tests.search_support import (
     wait_for,
 )
 
+pytestmark = pytest.mark.slow  # a long file: conftest runs it first
+
 TRIALS, EPOCHS = 6, 3
 
 

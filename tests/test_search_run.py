@@ -16,6 +16,8 @@ from search.record.mlflow_utils import run_url
 from search.record.mlflow_view import BEST_SUFFIX
 from tests.search_support import QUICK, mlflow_runs, read_trials, simulated_data
 
+pytestmark = pytest.mark.slow  # a long file: conftest runs it first
+
 TRIALS, EPOCHS = 6, 2
 
 

@@ -13,6 +13,7 @@ from search.experiment import open_experiment
 from tests.search_support import QUICK, clean_env, read_trials, run_cli, simulated_data
 
 
+@pytest.mark.slow
 def test_search_on_a_storage_uri_mirrors_everything_there(
         tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     data = simulated_data(tmp_path_factory)
