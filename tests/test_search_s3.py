@@ -1,5 +1,7 @@
 """A search whose data and storage live only on an S3-compatible server: convert to s3://, run,
-SIGKILL the driver, resume from s3:// with nothing local left, MLflow artifacts in the bucket."""
+SIGKILL the driver, resume from s3:// with nothing local left: nothing rerun, nothing duplicated,
+a part-way trial continued from its checkpoint, the Optuna study intact, MLflow artifacts in the
+bucket. (A killed search on local storage: tests/test_search_asha_resume.py.)"""
 
 from __future__ import annotations
 
@@ -10,12 +12,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import optuna
 import pytest
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
 
 from prixfixe_blocks.data.format.schema import dataset_checksum, open_dataset
 from prixfixe_blocks.data.simulate.simulator import simulate
 from prixfixe_blocks.training.weights import WEIGHTS_FILE
 from search.experiment import SEARCH_FILE, open_experiment
+from search.study.journal import study_counts
 from tests.conftest import REPO
 from tests.s3_support import MotoS3
 from tests.search_support import (
@@ -70,9 +76,14 @@ def test_search_on_s3_survives_a_killed_driver(s3: MotoS3, shared_data: Path,
     settled = time.time() - SETTLED_S
     finished = {k: r for k, r in before.items()
                 if r["status"] == "FINISHED" and r["updated"] < settled}
-    assert finished
+    midway = {k for k, r in before.items()
+              if r["status"] == "RUNNING" and r["epoch"] >= 1 and r["updated"] < settled}
+    assert finished and midway
     assert list((cache / "shards").glob("*.parquet"))  # trials read the shards through it
     shutil.rmtree(cache)  # resume on "another machine": everything comes from the bucket
+
+    status = run_cli("status", "s3k", "--storage", storage, env=env)
+    assert status.returncode == 0 and "interrupted" in status.stdout, status.stdout
 
     resume_tmp = tempfile.mkdtemp(prefix="pfs-", dir="/tmp")
     try:
@@ -93,11 +104,23 @@ def test_search_on_s3_survives_a_killed_driver(s3: MotoS3, shared_data: Path,
     assert all(r["status"] == "FINISHED" and r["epoch"] == EPOCHS for r in after.values())
     for trial_id, record in finished.items():  # not rerun
         assert after[trial_id]["history"] == record["history"]
+        assert after[trial_id]["updated"] == record["updated"]
 
     runs = mlflow_runs(tracking, "s3k")
     children = runs[runs["tags.mlflow.parentRunId"].notna()]
     assert len(children) == TRIALS and children["tags.trial_id"].is_unique
     assert set(children["status"]) == {"FINISHED"}
+    for trial_id in midway:  # continued from its last epoch checkpoint, in its own run
+        row = children[children["tags.trial_id"] == trial_id].iloc[0]
+        assert int(row["tags.restored_from_epoch"]) >= 1
+    study = optuna.load_study(study_name="s3k", storage=JournalStorage(
+        JournalFileBackend(str(root / "optuna.journal"))))
+    assert study_counts(study).get("COMPLETE") == TRIALS  # the study survived the kill
+    assert study_counts(study).get("RUNNING", 0) == 0
+    by_number = {t.number: t for t in study.trials}
+    for trial_id, record in after.items():  # the names still link up after the restore
+        linked = by_number[record["number"]].user_attrs
+        assert linked == {"tune_trial_id": trial_id, "mlflow_run_id": record["mlflow_run_id"]}
     artifacts = [k for k in remote if k.startswith("mlartifacts/")]
     assert any(k.endswith("/artifacts/leaderboard.csv") for k in artifacts)
     assert any(k.endswith("/MLmodel") for k in artifacts)  # the best model, logged once
