@@ -11,7 +11,8 @@ import pyarrow as pa
 import pytest
 
 from prixfixe_blocks.data.format.schema import dataset_checksum, open_dataset
-from prixfixe_blocks.data.write.convert import FORMATS, convert
+from prixfixe_blocks.data.write.convert import convert
+from prixfixe_blocks.data.write.formats import FORMATS
 from search.cli import main
 from tests.s3_support import BUCKET, MotoS3
 

@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from prixfixe_blocks.data.format.schema import LEFT_ADAPTER, RIGHT_ADAPTER, open_dataset
-from prixfixe_blocks.data.write.convert import FORMATS, convert, input_format
+from prixfixe_blocks.data.write.convert import convert
+from prixfixe_blocks.data.write.formats import FORMATS, input_format
 from prixfixe_blocks.errors import ConfigError, DataError
 from search.cli import main
 

@@ -11,7 +11,8 @@ from prixfixe_blocks.data.format.splits import TRAIN
 from prixfixe_blocks.data.format.suite_tsv import SUITE_DIR
 from prixfixe_blocks.data.simulate.simulator import simulate
 from prixfixe_blocks.data.store.files import DatasetFiles
-from prixfixe_blocks.data.write.convert import convert, input_format
+from prixfixe_blocks.data.write.convert import convert
+from prixfixe_blocks.data.write.formats import input_format
 from prixfixe_blocks.data.write.resplit import split_dataset
 
 

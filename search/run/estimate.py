@@ -60,9 +60,10 @@ def cluster_resources() -> Resources:
     return Resources(float(found.get("CPU", 0)), float(found.get("GPU", 0)), "the Ray cluster")
 
 
-def trial_resources(cpus_per_trial: float, gpus_per_trial: float | None,
-                    gpus: float) -> dict[str, float]:
-    """One trial's resources: the given ones; GPUs default to 1 when there are any, else 0."""
+def planned_resources(cpus_per_trial: float, gpus_per_trial: float | None,
+                      gpus: float) -> dict[str, float]:
+    """One trial's resources as planned before search.json exists: the given ones; GPUs
+    default to 1 when the cluster has any, else 0 (tuner.trial_resources reads them back)."""
     if gpus_per_trial is None:
         gpus_per_trial = 1.0 if gpus > 0 else 0.0
     return {"cpu": float(cpus_per_trial), "gpu": float(gpus_per_trial)}
@@ -202,7 +203,7 @@ def time_model(spec: Any, data_dir: str, val_folds: tuple[int, ...], seed: int,
 def estimate_search(prep: Any, found: Resources) -> Estimate:
     """Time the space's distinct models on this machine and scale them to the whole search."""
     opts = prep.opts
-    per_trial = trial_resources(opts.cpus_per_trial, opts.gpus_per_trial, found.gpus)
+    per_trial = planned_resources(opts.cpus_per_trial, opts.gpus_per_trial, found.gpus)
     device = "cuda" if per_trial["gpu"] > 0 and torch.cuda.is_available() else "cpu"
     configs = sample_configs(prep.space, min(ESTIMATE_SAMPLES, prep.trials), seed=opts.seed,
                              grid=opts.sampler == "grid")
@@ -228,7 +229,7 @@ def estimate_search(prep: Any, found: Resources) -> Estimate:
 def print_plan(prep: Any, found: Resources) -> Estimate:
     """Print the search's plan (space, trials, per-trial plan, resources) and its estimate."""
     opts = prep.opts
-    per_trial = trial_resources(opts.cpus_per_trial, opts.gpus_per_trial, found.gpus)
+    per_trial = planned_resources(opts.cpus_per_trial, opts.gpus_per_trial, found.gpus)
     n_train, n_val = row_counts(opts.data, opts.val_folds)
     fixed = prep.overrides.get("strategy.batches_per_epoch", "published")
     epoch = {None: f"one pass over {n_train:,} training rows",
