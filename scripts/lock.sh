@@ -11,6 +11,8 @@ upgrade=--upgrade
 [ -x .venv/bin/uv ] || ./bootstrap.sh setup >/dev/null
 links=()
 [ -d /opt/wheels ] && links=(--find-links /opt/wheels)
+# uv keeps the pins of an existing output file unless --upgrade: start from the current lock
+cp requirements/lock.txt requirements/lock.txt.new
 .venv/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 $upgrade \
     "${links[@]}" --override requirements/torch-cpu.txt --no-header \
     -o requirements/lock.txt.new
@@ -20,12 +22,15 @@ links=()
 rm requirements/lock.txt.new
 cp requirements/lock.txt requirements/lock.txt.old 2>/dev/null || true
 mv requirements/lock.txt.tmp requirements/lock.txt
-diff -u requirements/lock.txt.old requirements/lock.txt | grep -E '^[-+][a-z]' || echo "lock unchanged"
+{ diff -u requirements/lock.txt.old requirements/lock.txt || true; } | grep -E '^[-+][a-z]' \
+    || echo "lock unchanged"
 rm -f requirements/lock.txt.old
 
-# The suite from a fresh clone of the working tree with the new lock (../shared beside it).
+# The suite from a fresh clone (tests read the checkout's commit) with the working tree's
+# files, the new lock among them, copied over it, and ../shared beside it.
 work=$(mktemp -d /tmp/prixfixe-lock-XXXX)
-git ls-files -co --exclude-standard -z | tar --null -T - -cf - | (mkdir -p "$work/main" && tar -xf - -C "$work/main")
+git clone -q . "$work/main"
+git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$work/main"
 ln -s "$(cd .. && pwd)/shared" "$work/shared"
 start=$(date +%s)
 if (cd "$work/main" && ./bootstrap.sh test); then
