@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO))  # `benchmarks.*` when run as a script
 from benchmarks.grid_record import add_record_arguments, record  # noqa: E402
 from benchmarks.replay import METHODS, TOLD, Method, replay_search  # noqa: E402
 from benchmarks.replay_live import add_live_arguments, live  # noqa: E402
+from benchmarks.replay_markdown import markdown  # noqa: E402
 from benchmarks.replay_stats import (  # noqa: E402
     FRACTIONS,
     figures,
@@ -166,7 +167,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: `record`, `replay` or `live`."""
+    """Command line: `record`, `replay`, `live` or `markdown`."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     add_record_arguments(sub.add_parser("record", help="train the whole grid, write the table"))
@@ -181,7 +182,12 @@ def main(argv: list[str] | None = None) -> None:
     rep.add_argument("--out", help="JSON summary (default: beside the table)")
     add_live_arguments(sub.add_parser("live", help="one real TPE + ASHA search at the "
                                                    "table's scale"))
+    md = sub.add_parser("markdown", help="README's tables from a replay JSON")
+    md.add_argument("report", help="a replay's JSON (grid-*.replay.json, *.repeats.json)")
     args = parser.parse_args(argv)
+    if args.command == "markdown":
+        print(markdown(json.loads(Path(args.report).read_text())), end="")
+        return
     {"record": record, "replay": replay, "live": live}[args.command](args)
 
 

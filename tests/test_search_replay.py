@@ -11,7 +11,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from benchmarks.replay import TOLD, Method, Replay, replay_search
+from benchmarks.replay import METHODS, TOLD, Method, Replay, replay_search
+from benchmarks.replay_markdown import markdown
 from benchmarks.replay_stats import figures, first_reach, grid_facts, summarise
 from benchmarks.replay_table import config_key, read_table, write_table
 from benchmarks.search_efficiency import replay_report
@@ -134,3 +135,21 @@ def test_the_same_table_method_and_seed_give_identical_json(tmp_path: Path,
     assert other["per_seed"][method.name][:3] == first["per_seed"][method.name]
     assert len({json.dumps(r) for r in other["per_seed"][method.name]}) > 1, \
         "seeds must make different searches"
+
+
+def test_markdown_prints_the_replayed_figures_and_the_test_comparison(tmp_path: Path) -> None:
+    """README's tables come from the JSON: every method, its figures, the grid's test pick."""
+    tiny_grid_table(tmp_path / "t.parquet")
+    methods = [m for m in METHODS if m.name in ("tpe+asha", "random+asha")]
+    report = json.loads(json.dumps(replay_report(tmp_path / "t.parquet", methods, seeds=3,
+                                                 budget_fraction=1.0)))
+    text = markdown(report)
+    assert "grid best validation r 0.8000" in text
+    assert f"has test r {0.8 - 0.05:.4f}" in text  # the grid's pick, judged on test rows
+    reach = report["methods"]["random+asha"]["epochs_to_99pct"]
+    assert f"| random+asha | {reach['reached']} of 3 | {reach['median']:.0f} [" in text
+    assert "| paired against tpe+asha: method |" in text and "| tpe+asha | " in text
+    test = report["methods"]["tpe+asha"]["test_at_50pct"]
+    assert f"{test['median']:.3f} [{test['low']:.3f}, {test['high']:.3f}] | (reference) |" in text
+    report["grid"]["pick_test"] = math.nan  # a table recorded before the test column
+    assert "no test-split column" in markdown(report)
