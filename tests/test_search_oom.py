@@ -7,9 +7,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from ray.air.execution._internal.actor_manager import RayActorManager
 from ray.exceptions import OutOfMemoryError, RayActorError
 
+from search.commands.search import exit_code
 from search.record.base import trial_error
 from search.trial.oom import handle_killed_workers, oom_reason
 
@@ -41,3 +43,11 @@ def test_the_trial_error_of_an_oom_kill_names_the_peak_and_what_to_try(tmp_path:
     said = trial_error(SimpleNamespace(error_file=str(error_file)))
     assert said.startswith("out of memory (peak ~13.2 GB; try a smaller width, batch or fewer")
     assert oom_reason("ValueError: something else") is None
+
+
+def test_a_search_without_a_model_exits_1_and_says_why(capsys: pytest.CaptureFixture) -> None:
+    """Every trial killed for memory (or failed): exit 1 with a line on stderr, not silence."""
+    assert exit_code({"best": None, "counts": {"FAILED": 2}}) == 1
+    assert "no best model" in capsys.readouterr().err
+    assert exit_code({"best": {"trial_id": "t1"}}) == 0
+    assert capsys.readouterr().err == ""

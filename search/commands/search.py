@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 from search.run.budget import parse_duration
 from search.run.driver import dry_run, resume_search, run_search
@@ -32,11 +34,19 @@ def cli_run(args: argparse.Namespace) -> int:
     """Handler of `prixfixe-search run` (`--dry-run`: the plan and estimate only)."""
     if args.dry_run:
         return dry_run(options_from_args(args))
-    summary = run_search(options_from_args(args))
-    return 0 if summary.get("best") else 1
+    return exit_code(run_search(options_from_args(args)))
 
 
 def cli_resume(args: argparse.Namespace) -> int:
     """Handler of `prixfixe-search resume`."""
-    summary = resume_search(args.name, args.storage, args.tracking_uri, args.address)
-    return 0 if summary.get("best") else 1
+    return exit_code(resume_search(args.name, args.storage, args.tracking_uri, args.address))
+
+
+def exit_code(summary: dict[str, Any]) -> int:
+    """0 when the search exported a best model; else 1, saying so on stderr (every trial
+    failed or was lost: the table above gives each one's reason)."""
+    if summary.get("best"):
+        return 0
+    print("no trial finished an epoch, so there is no best model: see each trial's reason "
+          "above", file=sys.stderr)
+    return 1
