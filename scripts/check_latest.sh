@@ -8,11 +8,18 @@ cd "$(dirname "$0")/.."
 venv=$(mktemp -d /tmp/prixfixe-latest-XXXX)
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
-"$venv/bin/python" -m pip install -q "torch==2.13.0"   # the CPU build, as bootstrap.sh
-"$venv/bin/python" -m pip install -q --upgrade --upgrade-strategy eager -e ".[dev]"
+# torch stays the lock's CPU build (requirements/torch-cpu.txt as a constraint): an eager
+# upgrade would otherwise fetch the newest CUDA build, several GB of nvidia-* wheels. Newer
+# torch releases are for a GPU image to check.
+"$venv/bin/python" -m pip install -q -r requirements/torch-cpu.txt
+"$venv/bin/python" -m pip install -q --upgrade --upgrade-strategy eager \
+    -c requirements/torch-cpu.txt -e ".[dev]"
 echo "== versions newer than the lock:"
-"$venv/bin/python" -m pip freeze | sort > "$venv/freeze.txt"
-grep -E '^[a-zA-Z0-9_.-]+==' requirements/lock.txt | sort | comm -13 - "$venv/freeze.txt" \
-    | grep -v '^-e ' || echo "(none)"
+# name==version with PEP 503 names (Flask_X and flask-x are one package), sorted for comm
+normalize() { grep -E '^[A-Za-z0-9_.-]+==' | awk -F'==' '{n = tolower($1); gsub(/[_.]/, "-", n);
+  print n "==" $2}' | sort; }
+"$venv/bin/python" -m pip freeze | normalize > "$venv/freeze.txt"
+newer=$(normalize < requirements/lock.txt | comm -13 - "$venv/freeze.txt")
+echo "${newer:-(none)}"
 echo "== quick tests on the newest versions"
 "$venv/bin/python" -m pytest -q -n "${PYTEST_WORKERS:-2}" -m "not slow" -p no:cacheprovider "$@"
