@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A real out-of-memory kill, end to end (not part of CI: it needs ~4 GB free and ~2 minutes of
-# 2 cores). Ray's memory monitor is told that the node is full ~3 GB above what is used now
+# A real out-of-memory kill, end to end (not part of CI: it needs ~4 GB free and about a minute
+# of 2 cores). Ray's memory monitor is told that the node is full ~3 GB above what is used now
 # (RAY_memory_usage_threshold), and two published-width trials at batch 1024 (~13 MB of
 # activations per sequence) cross that line: Ray kills their workers. Expected: each trial is
 # retried like a lost worker, then ends FAILED with "out of memory (peak ~N GB; try ...)"; the
