@@ -14,7 +14,7 @@ from typing import Any
 from benchmarks.replay_stats import FRACTIONS, TOP, pct
 
 
-def _median(f: dict[str, Any], digits: int, budget: int | None = None) -> str:
+def interval_cell(f: dict[str, Any], digits: int, budget: int | None = None) -> str:
     """`median [low, high]`; reach counts of a seed that never got there read `>budget`."""
     cells = [f"{f[k]:.{digits}f}" for k in ("median", "low", "high")]
     if budget is not None:
@@ -36,10 +36,10 @@ def methods_table(report: dict[str, Any]) -> list[str]:
             f"trial-epochs to a top-{TOP} cell's best | regret at {head} of the grid's cost |",
             "| --- | --- | --- | --- | --- |"]
     for name, figs in sorted(report["methods"].items()):
-        regret = " / ".join(_median(figs[f"regret_at_{pct(f)}"], 3) for f in FRACTIONS)
+        regret = " / ".join(interval_cell(figs[f"regret_at_{pct(f)}"], 3) for f in FRACTIONS)
         rows.append(f"| {name} | {figs['epochs_to_99pct']['reached']} of {seeds} | "
-                    f"{_median(figs['epochs_to_99pct'], 0, budget)} | "
-                    f"{_median(figs['epochs_to_top3'], 0, budget)} | {regret} |")
+                    f"{interval_cell(figs['epochs_to_99pct'], 0, budget)} | "
+                    f"{interval_cell(figs['epochs_to_top3'], 0, budget)} | {regret} |")
     return rows
 
 
@@ -69,7 +69,7 @@ def test_table(report: dict[str, Any], reference: str) -> list[str]:
         paired = report["paired"].get(name)
         vs = (" / ".join(_paired(paired[f"test_at_{p}"]) for p in ("20pct", "50pct"))
               if paired else "(reference)")
-        rows.append(f"| {name} | " + " | ".join(_median(figs[f"test_at_{pct(f)}"], 3)
+        rows.append(f"| {name} | " + " | ".join(interval_cell(figs[f"test_at_{pct(f)}"], 3)
                                                  for f in FRACTIONS) + f" | {vs} |")
     return rows
 

@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))  # `benchmarks.*` when run as a script
 from benchmarks.grid_record import add_record_arguments, record  # noqa: E402
 from benchmarks.replay import METHODS, TOLD, Method, replay_search  # noqa: E402
 from benchmarks.replay_live import add_live_arguments, live  # noqa: E402
-from benchmarks.replay_markdown import markdown  # noqa: E402
+from benchmarks.replay_markdown import interval_cell, markdown  # noqa: E402
 from benchmarks.replay_stats import (  # noqa: E402
     FRACTIONS,
     figures,
@@ -117,8 +117,7 @@ def print_summary(report: dict[str, Any]) -> None:
           f"{report['seeds']} paired seeds")
 
     def reach(f: dict[str, Any]) -> str:
-        cell = f"{f['median']:.0f} [{f['low']:.0f}, {f['high']:.0f}]"
-        return cell.replace(str(budget + 1), f">{budget}") + f" ({f['reached']})"
+        return interval_cell(f, 0, budget) + f" ({f['reached']})"
 
     heads = ["to 99% of best", "to a top-3 cell"] + [
         f"{k} at {pct(f)}" for f in FRACTIONS for k in ("best", "test")]
@@ -128,7 +127,7 @@ def print_summary(report: dict[str, Any]) -> None:
         for fraction in FRACTIONS:
             for kind in ("best", "test"):
                 f = figs[f"{kind}_at_{pct(fraction)}"]
-                row += f"{f['median']:.3f} [{f['low']:.3f}, {f['high']:.3f}]".rjust(24)
+                row += interval_cell(f, 3).rjust(24)
         print(row)
     print("(median [95% bootstrap interval] over seeds; trial-epochs, seeds that reached in "
           "(); best = best val r so far / grid best; test = test r of the configuration picked "
