@@ -9,7 +9,12 @@ from torch import nn
 
 from prixfixe_blocks.spec import StrategySpec
 from prixfixe_blocks.strategies.optim import WarmupFactor, effective_warmup, make_optimization
-from prixfixe_blocks.training.metrics import pearson, regression_metrics, spearman
+from prixfixe_blocks.training.metrics import (
+    average_ranks,
+    pearson,
+    regression_metrics,
+    spearman,
+)
 
 
 def _lrs(strategy: StrategySpec, steps: int) -> tuple[list[float], nn.Module]:
@@ -112,3 +117,19 @@ def test_metrics_against_known_values() -> None:
     assert m["val_mse"] == pytest.approx(1 / 3) and m["val_spearman"] == pytest.approx(1.0)
     two = regression_metrics(np.c_[x, x], np.c_[x, -x])
     assert two["val_pearson"] == pytest.approx(0.0) and two["val_pearson_1"] == pytest.approx(-1)
+    assert np.isnan(spearman(np.r_[x[:4], np.nan], x))
+
+
+def test_metrics_match_scipy() -> None:
+    """The NumPy sums agree with scipy.stats on data with many ties and a large offset."""
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 50, 2000):
+        a = rng.integers(0, 7, n) + 1e6  # many ties, far from 0
+        b = a * 0.3 + rng.normal(size=n)
+        if np.ptp(a) == 0:
+            continue
+        assert pearson(a, b) == pytest.approx(stats.pearsonr(a, b).statistic, abs=1e-9)
+        assert spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-9)
+        assert np.array_equal(average_ranks(a), stats.rankdata(a))

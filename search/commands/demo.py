@@ -15,13 +15,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from scipy.stats import pearsonr
-
 from prixfixe_blocks.data.format.schema import META_FILE
 from prixfixe_blocks.data.format.suite_tsv import PAIRS_FILE, SUITE_DIR, SUITE_FILE, read_suite
 from prixfixe_blocks.data.simulate.simulated_suite import TRUTH
 from prixfixe_blocks.data.simulate.simulator import simulate
 from prixfixe_blocks.evaluation.evaluate import BASELINE_KEY
+from prixfixe_blocks.training.metrics import pearson
 from search.commands.evaluate import evaluate_model, label_of, report
 from search.experiment import SEARCH_FILE, TRIALS_FILE
 from search.record.mlflow_utils import resolve_tracking_uri
@@ -95,7 +94,7 @@ def truth_ceiling(suite_path: Path) -> float:
     measured = read_suite(suite_path)
     truth = read_suite(suite_path, measure=TRUTH)
     rows = measured.members["all"]
-    return float(pearsonr(truth.measured[rows], measured.measured[rows]).statistic)
+    return pearson(truth.measured[rows], measured.measured[rows])
 
 
 def preset_scores(root: Path) -> dict[str, float]:
