@@ -20,6 +20,24 @@ find_python() {
   return 1
 }
 
+install_locked() {
+  # uv (its version from the lock) installs the lock in seconds where pip takes about a minute;
+  # uv reads no pip.conf, so the local wheel folder (this machine's CPU torch) is passed on,
+  # and a failure falls back to pip with the machine's own pip settings.
+  local lock="$1" uv links=()
+  [ -d /opt/wheels ] && links=(--find-links /opt/wheels)
+  uv=$(grep -E '^uv==' requirements/lock.txt || true)
+  if [ -n "$uv" ] && .venv/bin/python -m pip install -qq "$uv" &&
+     .venv/bin/uv pip install -q --python .venv/bin/python "${links[@]}" -r "$lock" &&
+     .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .; then
+    return 0
+  fi
+  echo "==> uv could not install the lock; installing it with pip instead (about a minute)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r "$lock"
+  .venv/bin/python -m pip install -q --no-deps -e .
+}
+
 setup() {
   # The exact versions of requirements/lock.txt (what the suite passed with; scripts/lock.sh
   # refreshes it), then this package without touching them. A venv that already has a torch
@@ -29,7 +47,6 @@ setup() {
     py=$(find_python)
     echo "==> creating .venv with $py"
     "$py" -m venv .venv
-    .venv/bin/python -m pip install -q --upgrade pip
   fi
   stamp=.venv/.bootstrap-stamp
   want=$(cat pyproject.toml "$lock" | cksum)
@@ -39,8 +56,7 @@ setup() {
       grep -v '^torch==' "$lock" > .venv/lock-without-torch.txt
       lock=.venv/lock-without-torch.txt
     fi
-    .venv/bin/python -m pip install -q -r "$lock"
-    .venv/bin/python -m pip install -q --no-deps -e .
+    install_locked "$lock"
     echo "$want" > "$stamp"
   fi
 }

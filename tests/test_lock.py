@@ -3,6 +3,7 @@ the dev extra) is pinned to one exact version inside its range, torch as the CPU
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import tomllib
 
@@ -35,5 +36,18 @@ def test_every_dependency_is_pinned_inside_its_range() -> None:
 
 def test_bootstrap_installs_the_lock() -> None:
     script = (REPO / "bootstrap.sh").read_text()
-    assert "lock=requirements/lock.txt" in script and 'pip install -q -r "$lock"' in script
-    assert "--no-deps -e ." in script  # the package itself changes no locked version
+    assert "lock=requirements/lock.txt" in script
+    assert 'uv pip install -q --python .venv/bin/python "${links[@]}" -r "$lock"' in script
+    assert 'pip install -q -r "$lock"' in script  # the fallback when uv cannot
+    assert script.count("--no-deps -e .") == 2  # the package itself changes no locked version
+
+
+def test_this_environment_has_exactly_the_locked_versions() -> None:
+    """What `./bootstrap.sh test` runs in: every locked package at its locked version (torch
+    aside: bootstrap keeps a torch the venv already had, a cluster image's CUDA build)."""
+    locked = _locked()
+    installed = {canonicalize_name(d.metadata["Name"]): d.version
+                 for d in importlib.metadata.distributions()}
+    wrong = {name: (version, installed.get(name)) for name, version in locked.items()
+             if name != "torch" and installed.get(name) != version}
+    assert not wrong, f"(locked, installed) differ: {wrong}; run ./bootstrap.sh setup"
