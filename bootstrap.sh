@@ -23,12 +23,14 @@ find_python() {
 install_locked() {
   # uv (its version from the lock) installs the lock in seconds where pip takes about a minute;
   # uv reads no pip.conf, so the local wheel folder (this machine's CPU torch) is passed on,
-  # and a failure falls back to pip with the machine's own pip settings.
+  # and a failure falls back to pip with the machine's own pip settings. --compile-bytecode as
+  # pip does: where PYTHONDONTWRITEBYTECODE is set (CI), nothing else writes the .pyc files, and
+  # every Ray worker would compile its imports again (a search took twice the CPU).
   local lock="$1" uv links=()
   [ -d /opt/wheels ] && links=(--find-links /opt/wheels)
   uv=$(grep -E '^uv==' requirements/lock.txt || true)
   if [ -n "$uv" ] && .venv/bin/python -m pip install -qq "$uv" &&
-     .venv/bin/uv pip install -q --python .venv/bin/python "${links[@]}" -r "$lock" &&
+     .venv/bin/uv pip install -q --compile-bytecode --python .venv/bin/python "${links[@]}" -r "$lock" &&
      .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .; then
     return 0
   fi
