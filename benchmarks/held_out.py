@@ -89,17 +89,31 @@ def preset_arm(data: Dataset, budget: str, preset: str, width: str,
             "width": width, "epochs": spec["strategy.epochs"]}
 
 
+def _todo(results: dict[str, Any], datasets: list[str], budgets: list[str],
+          seeds: list[int]) -> list[tuple[str, int, int]]:
+    """(budget, searches, presets) still to run per dataset and budget (the rest is cached)."""
+    out = []
+    for name in datasets:
+        for budget in budgets:
+            arms = results["datasets"].get(name, {}).get("budgets", {}).get(budget, {})
+            out.append((budget, sum(str(s) not in arms.get("search", {}) for s in seeds),
+                        sum(p not in arms.get("presets", {}) for p in PRESETS)))
+    return out
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every arm not yet in the results file; the results."""
     out, work = Path(args.out), Path(args.work)
     results = json.loads(out.read_text()) if out.is_file() else {"datasets": {}}
     datasets, budgets = args.datasets.split(","), args.budgets.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
-    runs = len(datasets) * sum(parse_duration(b) + OVERHEAD_S for b in budgets)
-    print(f"plan: {len(datasets)} datasets x {len(budgets)} budgets; per budget "
-          f"{len(seeds)} searches (+ refit, about as long again) and {len(PRESETS)} presets: "
-          f"about {runs * (2 * len(seeds) + len(PRESETS)) / 60:.0f} min on this machine; "
-          f"memory: what `run --time-budget` plans (<= 70% of RAM)", flush=True)
+    todo = _todo(results, datasets, budgets, seeds)
+    minutes = sum((parse_duration(b) + OVERHEAD_S) * (2 * searches + presets)
+                  for b, searches, presets in todo) / 60
+    print(f"plan: {len(datasets)} datasets x {len(budgets)} budgets x {len(seeds)} search seeds; "
+          f"not yet in {out}: {sum(t[1] for t in todo)} searches (+ refit, about as long "
+          f"again) and {sum(t[2] for t in todo)} preset runs: about {minutes:.0f} min on this "
+          "machine; memory: what `run --time-budget` plans (<= 70% of RAM)", flush=True)
     for name in datasets:
         data = prepare(name, work)
         entry = results["datasets"].setdefault(name, {"budgets": {}})

@@ -22,4 +22,6 @@ normalize() { grep -E '^[A-Za-z0-9_.-]+==' | awk -F'==' '{n = tolower($1); gsub(
 newer=$(normalize < requirements/lock.txt | comm -13 - "$venv/freeze.txt")
 echo "${newer:-(none)}"
 echo "== quick tests on the newest versions"
-"$venv/bin/python" -m pytest -q -n "${PYTEST_WORKERS:-2}" -m "not slow" -p no:cacheprovider "$@"
+# (less the test that this environment is the lock: here it is not, on purpose)
+"$venv/bin/python" -m pytest -q -n "${PYTEST_WORKERS:-2}" -m "not slow" -p no:cacheprovider \
+    --deselect tests/test_lock.py::test_this_environment_has_exactly_the_locked_versions "$@"
