@@ -24,7 +24,7 @@ install_locked() {
   # uv (its version from the lock) installs the lock in seconds where pip takes about a minute;
   # uv reads no pip.conf, so the local wheel folder (this machine's CPU torch) is passed on,
   # and a failure falls back to pip with the machine's own pip settings. --compile-bytecode as
-  # pip does: where PYTHONDONTWRITEBYTECODE is set (CI), nothing else writes the .pyc files, and
+  # pip does: where PYTHONDONTWRITEBYTECODE is set (this machine), nothing writes .pyc files, and
   # every Ray worker would compile its imports again (a search took twice the CPU).
   local lock="$1" uv links=()
   [ -d /opt/wheels ] && links=(--find-links /opt/wheels)

@@ -38,7 +38,7 @@ def test_bootstrap_installs_the_lock() -> None:
     script = (REPO / "bootstrap.sh").read_text()
     assert "lock=requirements/lock.txt" in script
     uv = 'uv pip install -q --compile-bytecode --python .venv/bin/python "${links[@]}" -r "$lock"'
-    assert uv in script  # bytecode compiled, as pip does: PYTHONDONTWRITEBYTECODE (CI) or not
+    assert uv in script  # bytecode compiled, as pip does (PYTHONDONTWRITEBYTECODE or not)
     assert 'pip install -q -r "$lock"' in script  # the fallback when uv cannot
     assert script.count("--no-deps -e .") == 2  # the package itself changes no locked version
 
