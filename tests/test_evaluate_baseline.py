@@ -116,7 +116,7 @@ def test_baseline_fits_the_train_split_or_the_non_validation_folds(
     fitted: list[tuple[list[str], np.ndarray]] = []
 
     def record(sequences: Any, y: np.ndarray, holdout: np.ndarray, targets: Any) -> Any:
-        fitted.append((list(sequences.to_pylist()), holdout))
+        fitted.append((sequences.to_pylist(), holdout))
         return base.model
 
     monkeypatch.setattr(baseline, "fit_kmer_ridge", record)

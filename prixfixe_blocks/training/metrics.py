@@ -13,6 +13,10 @@ import numpy as np
 BEST_METRIC = "best_val_pearson"  # the best validation Pearson so far: what searches maximise
 
 
+def _any_nan(x: np.ndarray, y: np.ndarray) -> bool:
+    return bool(np.isnan(x).any() or np.isnan(y).any())
+
+
 def _undefined(x: np.ndarray, y: np.ndarray) -> bool:
     """A correlation of these is undefined: fewer than 2 values, or either side constant."""
     return len(x) < 2 or bool(np.ptp(x) == 0) or bool(np.ptp(y) == 0)
@@ -21,7 +25,7 @@ def _undefined(x: np.ndarray, y: np.ndarray) -> bool:
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
     """Pearson correlation of two 1-D arrays (0.0 when either is constant; nan with a nan)."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if np.isnan(x).any() or np.isnan(y).any():
+    if _any_nan(x, y):
         return float("nan")
     if _undefined(x, y):
         return 0.0
@@ -41,9 +45,9 @@ def average_ranks(a: np.ndarray) -> np.ndarray:
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman rank correlation, ties given their average rank (0.0 when either is constant)."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if np.isnan(x).any() or np.isnan(y).any():
+    if _any_nan(x, y):  # ranks would place a nan last instead of propagating it
         return float("nan")
-    return 0.0 if _undefined(x, y) else pearson(average_ranks(x), average_ranks(y))
+    return pearson(average_ranks(x), average_ranks(y))  # constant ranks: pearson's 0.0
 
 
 def regression_metrics(pred: np.ndarray, true: np.ndarray, prefix: str = "val_"
