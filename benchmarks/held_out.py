@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.held_out_data import Dataset, cli, prepare, score, truth_ceiling  # noqa: E402
+from benchmarks.held_out_report import PRESETS, plot, table  # noqa: E402
 from prixfixe_blocks.atomic import atomic_write_text  # noqa: E402
 from prixfixe_blocks.evaluation.ensemble import RIDGE  # noqa: E402
 from search.experiment import (  # noqa: E402
@@ -39,7 +39,6 @@ from search.experiment import (  # noqa: E402
 from search.refit.select import SELECTION  # noqa: E402
 from search.run.budget import parse_duration  # noqa: E402
 
-PRESETS = ("dream-cnn", "dream-rnn", "dream-attn")
 DATASETS = ("dream", "deepstarr", "lentimpra", "simulated")
 OVERHEAD_S = 60  # start-up, planning and scoring per command, for the cost estimate
 
@@ -141,35 +140,6 @@ def save(results: dict[str, Any], out: Path) -> None:
     atomic_write_text(out, json.dumps(results, indent=1) + "\n")
 
 
-def table(results: dict[str, Any]) -> str:
-    """Markdown: per dataset and budget, test r of search (median [min, max] over seeds), each
-    preset and the ridge (and the DREAM score and truth ceiling on simulated data)."""
-    lines = ["| dataset | budget | search + refit (median [min, max]) | " + " | ".join(PRESETS)
-             + " | k-mer ridge (train + val) | ceiling | refit s |",
-             "|" + " --- |" * (6 + len(PRESETS))]
-    for name, entry in results["datasets"].items():
-        ceiling = entry.get("truth_ceiling")
-        for budget, arms in entry["budgets"].items():
-            searched = [a["model"]["r"] for a in arms["search"].values()]
-            presets = [arms["presets"][p]["model"]["r"] if p in arms["presets"] else None
-                       for p in PRESETS]
-            # the ridge as the search's ensemble met it: fitted on train + val, as refit is
-            # (a suite has no refit test table: the ridge `evaluate` fitted beside the ensemble)
-            ridge = next((a.get("ridge_train_val") or a["ridge"]["r"]
-                          for a in arms["search"].values()), None)
-            refit_s = statistics.median(a["refit_s"] for a in arms["search"].values()) \
-                if searched else None
-            cells = [_f(statistics.median(searched)) + f" [{_f(min(searched))}, "
-                     f"{_f(max(searched))}] (n={len(searched)})" if searched else "-",
-                     *map(_f, presets), _f(ridge), _f(ceiling), _f(refit_s, 0)]
-            lines.append(f"| {name} | {budget} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _f(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", default=",".join(DATASETS))
@@ -179,9 +149,14 @@ def main() -> None:
                         help="data, runs, models and logs")
     parser.add_argument("--out", default="benchmarks/results/held_out.json")
     parser.add_argument("--table-only", action="store_true", help="print the saved results")
+    parser.add_argument("--plot", default="benchmarks/results/held_out.png",
+                        help="the figure (one panel per dataset and metric); '' for none")
     args = parser.parse_args()
     results = json.loads(Path(args.out).read_text()) if args.table_only else run(args)
     print(table(results))
+    if args.plot:
+        plot(results, Path(args.plot))
+        print(f"figure: {args.plot}")
 
 
 if __name__ == "__main__":
