@@ -21,6 +21,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from search.experiment import (  # noqa: E402
     REFIT_FILE,
     REFIT_TEST_JSON,
     SEARCH_FILE,
+    TRIALS_FILE,
 )
 from search.refit.select import SELECTION  # noqa: E402
 from search.run.budget import parse_duration  # noqa: E402
@@ -58,9 +60,11 @@ def search_arm(data: Dataset, budget: str, seed: int, work: Path) -> dict[str, A
     options = json.loads((root / SEARCH_FILE).read_text())["options"]
     refit = json.loads((root / REFIT_FILE).read_text()) if (root / REFIT_FILE).is_file() else {}
     scores = score(root / ENSEMBLE_DIR, data, work / "scores" / f"{name}.json")
+    ran = json.loads((root / TRIALS_FILE).read_text()).values()
     return {**scores, "ridge_train_val": refit_ridge(root), "search_s": search_s,
             "refit_s": refit_s, "width": options["width"],
             "epochs": options["epochs"], "trials": options["trials"],
+            "trials_run": dict(Counter(t["status"] for t in ran)),
             "selection": refit.get(SELECTION)}
 
 
