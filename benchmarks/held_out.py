@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import shlex
 import sys
 import time
 from collections import Counter
@@ -45,14 +47,16 @@ DATASETS = ("dream", "deepstarr", "lentimpra", "simulated")
 OVERHEAD_S = 60  # start-up, planning and scoring per command, for the cost estimate
 
 
-def search_arm(data: Dataset, budget: str, seed: int, work: Path) -> dict[str, Any]:
-    """`run --time-budget` then `refit`, the ensemble scored on the test rows."""
-    name = f"{data.name}-{budget}-s{seed}"
+def search_arm(data: Dataset, budget: str, seed: int, work: Path,
+               run_args: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`run --time-budget` (+ `run_args`) then `refit`, the ensemble scored on the test rows."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", " ".join(run_args)).strip("-")
+    name = "-".join(filter(None, (data.name, budget, slug, f"s{seed}")))
     runs, log = work / "runs", work / "logs" / f"{name}.log"
     start = time.perf_counter()
     cli("run", "--data", str(data.path), "--name", name, "--time-budget", budget, "--seed",
         str(seed), "--storage", str(runs), "--tracking-uri", f"sqlite:///{work}/mlflow.db",
-        log=log)
+        *run_args, log=log)
     search_s = time.perf_counter() - start
     cli("refit", name, "--storage", str(runs), log=log)
     refit_s = time.perf_counter() - start - search_s
@@ -80,7 +84,7 @@ def refit_ridge(root: Path) -> float | None:
 def preset_arm(data: Dataset, budget: str, preset: str, width: str,
                work: Path) -> dict[str, Any]:
     """`train --preset P --width W --time-budget B`, scored on the test rows."""
-    name = f"{data.name}-{budget}-{preset}"
+    name = f"{data.name}-{budget}-{width}-{preset}"
     out, start = work / "presets" / name, time.perf_counter()
     if not (out / "best.json").is_file():
         cli("train", "--data", str(data.path), "--preset", preset, "--width", width,
@@ -92,15 +96,18 @@ def preset_arm(data: Dataset, budget: str, preset: str, width: str,
             "width": width, "epochs": spec["strategy.epochs"]}
 
 
-def _todo(results: dict[str, Any], datasets: list[str], budgets: list[str],
-          seeds: list[int]) -> list[tuple[str, int, int]]:
-    """(budget, searches, presets) still to run per dataset and budget (the rest is cached)."""
+def _todo(results: dict[str, Any], datasets: list[str], budgets: list[str], seeds: list[int],
+          run_args: tuple[str, ...]) -> list[tuple[str, int, int]]:
+    """(budget, searches, presets) still to run per dataset and budget (the rest is cached; a
+    variant's presets are the plain budget's)."""
     out = []
     for name in datasets:
+        entry = results["datasets"].get(name, {}).get("budgets", {})
         for budget in budgets:
-            arms = results["datasets"].get(name, {}).get("budgets", {}).get(budget, {})
+            arms = entry.get(" ".join((budget, *run_args)), {})
+            done = {*arms.get("presets", {}), *entry.get(budget, {}).get("presets", {})}
             out.append((budget, sum(str(s) not in arms.get("search", {}) for s in seeds),
-                        sum(p not in arms.get("presets", {}) for p in PRESETS)))
+                        sum(p not in done for p in PRESETS)))
     return out
 
 
@@ -110,7 +117,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results = json.loads(out.read_text()) if out.is_file() else {"datasets": {}}
     datasets, budgets = args.datasets.split(","), args.budgets.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
-    todo = _todo(results, datasets, budgets, seeds)
+    run_args = tuple(shlex.split(args.run_args))
+    todo = _todo(results, datasets, budgets, seeds, run_args)
     minutes = sum((parse_duration(b) + OVERHEAD_S) * (2 * searches + presets)
                   for b, searches, presets in todo) / 60
     print(f"plan: {len(datasets)} datasets x {len(budgets)} budgets x {len(seeds)} search seeds; "
@@ -122,17 +130,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         entry = results["datasets"].setdefault(name, {"budgets": {}})
         entry["truth_ceiling"] = truth_ceiling(data)
         for budget in budgets:
-            arms = entry["budgets"].setdefault(budget, {"search": {}, "presets": {}})
+            label = " ".join((budget, *run_args))
+            arms = entry["budgets"].setdefault(label, {"search": {}, "presets": {}})
             for seed in seeds:
                 if str(seed) not in arms["search"]:
-                    arms["search"][str(seed)] = search_arm(data, budget, seed, work)
+                    arms["search"][str(seed)] = search_arm(data, budget, seed, work, run_args)
                     save(results, out)
-                    print(f"{name} {budget} search seed {seed}: "
+                    print(f"{name} {label} search seed {seed}: "
                           f"{arms['search'][str(seed)]['model']}", flush=True)
             width = next(iter(arms["search"].values()))["width"]
+            plain = entry["budgets"].get(budget, {}).get("presets", {})  # same budget and width
             for preset in PRESETS:
                 if preset not in arms["presets"]:
-                    arms["presets"][preset] = preset_arm(data, budget, preset, width, work)
+                    same = plain.get(preset)
+                    arms["presets"][preset] = same if same and same["width"] == width \
+                        else preset_arm(data, budget, preset, width, work)
                     save(results, out)
                     print(f"{name} {budget} {preset}: {arms['presets'][preset]['model']}",
                           flush=True)
@@ -152,6 +164,9 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/prixfixe-held-out",
                         help="data, runs, models and logs")
     parser.add_argument("--out", default="benchmarks/results/held_out.json")
+    parser.add_argument("--run-args", default="",
+                        help="more `run` options for the search arm (e.g. '--epochs 45 --width "
+                        "tiny'): a variant kept beside the plain budget, labelled by them")
     parser.add_argument("--table-only", action="store_true", help="print the saved results")
     parser.add_argument("--plot", default="benchmarks/results/held_out.png",
                         help="the figure (one panel per dataset and metric); '' for none")
