@@ -11,7 +11,9 @@ from search.run.budget import (
     MIN_TRIALS,
     USABLE_FRACTION,
     WIDE_EPOCHS,
+    WRAP_UP_S,
     WidthCost,
+    clock_budget,
     parse_duration,
     plan_budget,
 )
@@ -32,6 +34,16 @@ def test_durations(text: str, seconds: float) -> None:
 def test_unreadable_durations_are_refused(bad: str) -> None:
     with pytest.raises(ConfigError, match="--time-budget"):
         parse_duration(bad)
+
+
+def test_the_search_clock_leaves_out_start_up_and_the_wrap_up() -> None:
+    """`run --time-budget 180` whose planning and Ray start-up took 12 s: the clock gets the
+    rest less the wrap-up reserve, so the whole command ends within 180 s."""
+    assert clock_budget(180.0, 12.0) == pytest.approx(180.0 - 12.0 - WRAP_UP_S)
+    assert 12.0 + clock_budget(180.0, 12.0) + WRAP_UP_S == pytest.approx(180.0)
+    with pytest.raises(ConfigError, match=r"--time-budget 20 s leaves no time for trials: "
+                                          r"start-up took 12 s"):
+        clock_budget(20.0, 12.0)
 
 
 @pytest.mark.parametrize("budget", [180.0, 600.0, 2400.0, 36000.0])

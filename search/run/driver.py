@@ -22,6 +22,7 @@ from search.experiment import SEARCH_FILE, ExperimentDir, open_experiment
 from search.record.lineage import code_version, dataset_doc
 from search.record.mlflow_utils import ARTIFACTS_DIR, resolve_tracking_uri
 from search.record.tracking import set_run_status, start_parent_run
+from search.run.budget import WRAP_UP_S, clock_budget
 from search.run.budget_costs import apply_budget
 from search.run.estimate import cluster_resources, local_resources, print_plan
 from search.run.finish import finish
@@ -43,7 +44,10 @@ def artifact_root(opts: SearchOptions) -> str | None:
 
 
 def run_search(opts: SearchOptions) -> dict[str, Any]:
-    """Check, then run a new search; returns the summary written by `finish`."""
+    """Check, then run a new search; returns the summary written by `finish`. A time budget
+    is for the whole command: what planning, checks and start-up took comes off the search's
+    clock, and `WRAP_UP_S` is kept for the wrap-up."""
+    started, budget = time.time(), opts.time_budget
     if opts.budget_plan:
         opts = apply_budget(opts)
     prep = prepare(opts)
@@ -51,6 +55,13 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
     with ray_session(opts.address, opts.num_cpus):
         gpus = trial_gpus(opts.gpus_per_trial, opts.address)  # may refuse: nothing written yet
         print_plan(replace(prep, opts=replace(opts, gpus_per_trial=gpus)), cluster_resources())
+        if budget is not None:  # may refuse: nothing written yet
+            spent = time.time() - started
+            opts = replace(opts, time_budget=clock_budget(budget, spent))
+            prep = replace(prep, opts=opts)
+            print(f"time budget {budget:g} s in all: {spent:.0f} s of planning and start-up, "
+                  f"~{WRAP_UP_S:.0f} s kept for the wrap-up; the search's clock gets "
+                  f"{opts.time_budget:.0f} s", flush=True)
         uri = resolve_tracking_uri(opts.tracking_uri, prep.exp.root.parent)
         tags = {"space": opts.space, "data_checksum": checksum,
                 "sampler": opts.sampler, "scheduler": opts.scheduler, "seed": str(opts.seed),

@@ -115,7 +115,7 @@ class SearchClock(Stopper):
         if self.budget is None:
             return f"search clock: {used:.0f} s used by earlier drivers (no --time-budget)"
         left = max(0.0, self.budget - used)
-        return (f"time budget: {self.budget:g} s for the whole search; {used:.0f} s used "
+        return (f"time budget: {self.budget:.0f} s for the whole search; {used:.0f} s used "
                 f"before this driver, {left:.0f} s left")
 
 
