@@ -86,6 +86,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         panels.setdefault((row["dataset"], row["metric"]), []).append(row)
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.8), squeeze=False)
     markers = dict(zip(PRESETS, ("s", "^", "D"), strict=True))
+    variants = sorted({r["budget"].partition(" ")[2] for r in rows(results)} - {""})
     for ax, ((dataset, metric), found) in zip(axes[0], panels.items(), strict=True):
         for x, row in enumerate(found):
             ax.scatter([x - 0.2] * len(row["search"]), row["search"], color="C0", s=18,
@@ -99,13 +100,22 @@ def plot(results: dict[str, Any], path: Path) -> None:
             if row["ridge"] is not None:
                 ax.hlines(row["ridge"], x - 0.35, x + 0.35, color="k", linestyles="dashed",
                           label=RIDGE_LABEL if x == 0 else None)
-        ax.set_xticks(range(len(found)), [r["budget"] for r in found])
+        ax.set_xticks(range(len(found)), [_tick(r["budget"], variants) for r in found])
         ax.set_xlim(-0.6, len(found) - 0.4)
         ax.set_title(f"{dataset}: {METRICS[metric]}", fontsize=10)
         ax.set_xlabel("time budget (2 CPU cores)")
     axes[0][0].set_ylabel("on test rows")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    notes = "; ".join(f"v{i}: run {v}" for i, v in enumerate(variants, 1))
+    if notes:
+        fig.text(0.01, 0.01, notes, fontsize=7)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _tick(label: str, variants: list[str]) -> str:
+    """A budget's tick: '10m', or '10m v1' for a variant (its `run` options in the note)."""
+    budget, _, variant = label.partition(" ")
+    return f"{budget} v{variants.index(variant) + 1}" if variant else budget

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.held_out_report import plot, rows, table
+from benchmarks.held_out_report import _tick, plot, rows, table
 
 
 def _model(r: float, score: float | None = None) -> dict[str, float]:
@@ -63,3 +63,9 @@ def test_plot_writes_one_figure(tmp_path):
     out = tmp_path / "held_out.png"
     plot(_results(), out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+def test_a_variant_is_ticked_by_its_budget_and_number():
+    variants = ["--epochs 45 --width tiny", "--trials 4"]
+    assert _tick("10m", variants) == "10m"
+    assert _tick("10m --trials 4", variants) == "10m v2"
