@@ -85,7 +85,9 @@ def test_asha_decisions_survive_a_killed_driver(tmp_path_factory: pytest.TempPat
     said = re.search(r"time budget: (\d+) s for the whole search; (\d+) s used before this "
                      r"driver, (\d+) s left", result.stdout)
     # the search's clock: the command's budget less its start-up and the wrap-up reserve
-    clock = json.loads((root / SEARCH_FILE).read_text())["options"]["time_budget"]
+    doc = json.loads((root / SEARCH_FILE).read_text())
+    clock = doc["options"]["time_budget"]
+    assert doc["time_budget_asked"] == BUDGET and doc["time_budget"] == clock
     assert said and int(said.group(1)) == round(clock) and clock <= BUDGET - WRAP_UP_S
     assert int(said.group(2)) >= int(used_first) - 1
     assert abs(int(said.group(2)) + int(said.group(3)) - clock) <= 1

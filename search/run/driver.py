@@ -74,7 +74,8 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
         prep.exp.root.mkdir(parents=True, exist_ok=True)
         prep.exp.write_json(SEARCH_FILE, {
             "options": asdict(opts), "trials": prep.trials, "epochs": opts.epochs,
-            "time_budget": opts.time_budget, "overrides": prep.overrides,
+            "time_budget": opts.time_budget, "time_budget_asked": budget,
+            "overrides": prep.overrides,
             "tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": parent,
             "data_dir": normalize(opts.data), "data_checksum": checksum, "trial_gpus": gpus,
             "fail_once": fail_once_from_env(), "dataset": dataset, "created": time.time(),
