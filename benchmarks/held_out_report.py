@@ -81,12 +81,13 @@ def plot(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    every = rows(results)
     panels: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in rows(results):
+    for row in every:
         panels.setdefault((row["dataset"], row["metric"]), []).append(row)
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.8), squeeze=False)
     markers = dict(zip(PRESETS, ("s", "^", "D"), strict=True))
-    variants = sorted({r["budget"].partition(" ")[2] for r in rows(results)} - {""})
+    variants = sorted({r["budget"].partition(" ")[2] for r in every} - {""})
     for ax, ((dataset, metric), found) in zip(axes[0], panels.items(), strict=True):
         for x, row in enumerate(found):
             ax.scatter([x - 0.2] * len(row["search"]), row["search"], color="C0", s=18,
