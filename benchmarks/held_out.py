@@ -47,11 +47,16 @@ DATASETS = ("dream", "deepstarr", "lentimpra", "simulated")
 OVERHEAD_S = 60  # start-up, planning and scoring per command, for the cost estimate
 
 
+def arm_name(data: str, budget: str, seed: int, run_args: tuple[str, ...] = ()) -> str:
+    """The search's name (its directory under WORK/runs)."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", " ".join(run_args)).strip("-")
+    return "-".join(filter(None, (data, budget, slug, f"s{seed}")))
+
+
 def search_arm(data: Dataset, budget: str, seed: int, work: Path,
                run_args: tuple[str, ...] = ()) -> dict[str, Any]:
     """`run --time-budget` (+ `run_args`) then `refit`, the ensemble scored on the test rows."""
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", " ".join(run_args)).strip("-")
-    name = "-".join(filter(None, (data.name, budget, slug, f"s{seed}")))
+    name = arm_name(data.name, budget, seed, run_args)
     runs, log = work / "runs", work / "logs" / f"{name}.log"
     start = time.perf_counter()
     cli("run", "--data", str(data.path), "--name", name, "--time-budget", budget, "--seed",
@@ -60,16 +65,43 @@ def search_arm(data: Dataset, budget: str, seed: int, work: Path,
     search_s = time.perf_counter() - start
     cli("refit", name, "--storage", str(runs), log=log)
     refit_s = time.perf_counter() - start - search_s
-    root = runs / name
+    return {**refit_scores(data, runs / name, work), "search_s": search_s, "refit_s": refit_s}
+
+
+def refit_scores(data: Dataset, root: Path, work: Path) -> dict[str, Any]:
+    """The refit ensemble of the search in `root` scored on the test rows, with the plan and
+    the selection that made it."""
     options = json.loads((root / SEARCH_FILE).read_text())["options"]
     refit = json.loads((root / REFIT_FILE).read_text()) if (root / REFIT_FILE).is_file() else {}
-    scores = score(root / ENSEMBLE_DIR, data, work / "scores" / f"{name}.json")
+    scores = score(root / ENSEMBLE_DIR, data, work / "scores" / f"{root.name}.json")
     ran = json.loads((root / TRIALS_FILE).read_text()).values()
-    return {**scores, "ridge_train_val": refit_ridge(root), "search_s": search_s,
-            "refit_s": refit_s, "width": options["width"],
+    return {**scores, "ridge_train_val": refit_ridge(root), "width": options["width"],
             "epochs": options["epochs"], "trials": options["trials"],
             "trials_run": dict(Counter(t["status"] for t in ran)),
             "selection": refit.get(SELECTION)}
+
+
+def reselect(args: argparse.Namespace) -> dict[str, Any]:
+    """Every saved search arm whose run is still in WORK, its ensemble chosen and written again
+    by this code (`refit` again: its trained models are kept, nothing is retrained) and scored
+    again; the figures it replaces are kept as `model_before`."""
+    out, work = Path(args.out), Path(args.work)
+    results = json.loads(out.read_text())
+    for name in args.datasets.split(","):
+        data = prepare(name, work)
+        for label, arms in results["datasets"].get(name, {}).get("budgets", {}).items():
+            budget, *run_args = label.split(" ")
+            for seed, arm in arms.get("search", {}).items():
+                root = work / "runs" / arm_name(name, budget, int(seed), tuple(run_args))
+                if budget not in args.budgets.split(",") or not (root / REFIT_FILE).is_file():
+                    continue
+                cli("refit", root.name, "--storage", str(root.parent),
+                    log=work / "logs" / f"{root.name}.log")
+                before = arm.get("model_before", arm["model"])
+                arm.update(refit_scores(data, root, work), model_before=before)
+                save(results, out)
+                print(f"{name} {label} seed {seed}: {before} -> {arm['model']}", flush=True)
+    return results
 
 
 def refit_ridge(root: Path) -> float | None:
@@ -168,10 +200,14 @@ def main() -> None:
                         help="more `run` options for the search arm (e.g. '--epochs 45 --width "
                         "tiny'): a variant kept beside the plain budget, labelled by them")
     parser.add_argument("--table-only", action="store_true", help="print the saved results")
+    parser.add_argument("--reselect", action="store_true",
+                        help="choose, write and score the saved searches' ensembles again with "
+                        "this code (after a change to refit's selection; nothing retrained)")
     parser.add_argument("--plot", default="benchmarks/results/held_out.png",
                         help="the figure (one panel per dataset and metric); '' for none")
     args = parser.parse_args()
-    results = json.loads(Path(args.out).read_text()) if args.table_only else run(args)
+    results = (json.loads(Path(args.out).read_text()) if args.table_only
+               else reselect(args) if args.reselect else run(args))
     print(table(results))
     if args.plot:
         plot(results, Path(args.plot))

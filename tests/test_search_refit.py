@@ -19,6 +19,7 @@ from prixfixe_blocks.data.format.splits import FIT
 from prixfixe_blocks.data.write.resplit import split_dataset
 from prixfixe_blocks.errors import DataError
 from prixfixe_blocks.evaluation.baseline import Baseline, fit_baseline
+from prixfixe_blocks.evaluation.calibration import Calibration
 from prixfixe_blocks.evaluation.ensemble import RIDGE, load_any_predictor
 from prixfixe_blocks.evaluation.evaluate import dataset_rows
 from prixfixe_blocks.evaluation.kmer_ridge import KmerRidge
@@ -117,11 +118,13 @@ def test_the_ensemble_is_chosen_on_validation_among_every_refit_and_the_ridge(re
     assert len(members) == 3 * SEEDS  # every refit model is kept beside the chosen ones
 
 
-def test_the_ensemble_predicts_the_weighted_mean_of_its_members(refit) -> None:
+def test_the_ensemble_predicts_the_weighted_mean_of_its_calibrated_members(refit) -> None:
     ensemble = refit["root"] / "refit" / "ensemble"
     doc = json.loads((ensemble / ENSEMBLE_FILE).read_text())
-    each = [load_any_predictor(ensemble / m["path"], device="cpu").predict(SEQS)
-            for m in doc["members"]]
+    assert "members calibrated to their stand-ins' mean and spread" in refit["out"]
+    each = [Calibration(tuple(m["scale"]), tuple(m["shift"])).apply(
+        load_any_predictor(ensemble / m["path"], device="cpu").predict(SEQS))
+        for m in doc["members"]]  # every member calibrated to its stand-in
     weights = np.array([m["weight"] for m in doc["members"]], float)
     mixed = load_any_predictor(ensemble, device="cpu").predict(SEQS)
     assert mixed.shape == (2, 1)

@@ -1,9 +1,11 @@
 """Weighted ensembles whose members may be trained models or a saved k-mer ridge.
 
 A weighted ensemble directory holds `ensemble.json` with `format_version` 2, `combine`
-"weighted" and `members`: [{"path", "kind" ("model" | "kmer-ridge"), "weight"}], paths relative
-to the directory (it can be moved); it predicts sum(w_i * p_i) / sum(w_i). `refit` writes one
-from its ensemble selection (evaluation/selection.py). It lives here rather than beside the
+"weighted" and `members`: [{"path", "kind" ("model" | "kmer-ridge"), "weight", optionally
+"scale" and "shift"}], paths relative to the directory (it can be moved); it predicts
+sum(w_i * c_i(p_i)) / sum(w_i), c_i a member's per-target affine calibration (identity when it
+has none; evaluation/calibration.py). `refit` writes one from its ensemble selection
+(evaluation/selection.py). It lives here rather than beside the
 mean ensemble in training/export.py because a member may be the k-mer ridge, which belongs to
 this layer.
 
@@ -25,6 +27,7 @@ import pyarrow as pa
 
 from prixfixe_blocks.atomic import atomic_write_text
 from prixfixe_blocks.errors import DataError
+from prixfixe_blocks.evaluation.calibration import Calibration
 from prixfixe_blocks.evaluation.ridge_io import (
     RIDGE_FILE,
     RidgePredictor,
@@ -72,16 +75,22 @@ def _targets(member: Path) -> list[str]:
 
 
 def save_weighted_ensemble(ensemble_dir: str | Path, members: Sequence[tuple[Path, float]],
-                           info: dict[str, Any] | None = None) -> Path:
+                           info: dict[str, Any] | None = None,
+                           calibrations: Sequence[Calibration | None] | None = None) -> Path:
     """Write ensemble.json (format 2) for `members` ((directory inside `ensemble_dir`,
-    positive weight)) plus `info`; DataError when a member is outside, not a model or ridge
-    directory, weightless, or predicts other targets than the rest."""
+    positive weight)), each with its calibration when `calibrations` gives one, plus `info`;
+    DataError when a member is outside, not a model or ridge directory, weightless, or predicts
+    other targets than the rest."""
     root = Path(ensemble_dir).resolve()
     where = str(root / ENSEMBLE_FILE)
     if not members:
         raise DataError("an ensemble needs at least one member", path=where, field="members")
+    calibrations = list(calibrations or [None] * len(members))
+    if len(calibrations) != len(members):
+        raise DataError(f"{len(members)} members but {len(calibrations)} calibrations",
+                        path=where, field="members")
     entries, targets = [], []
-    for path, weight in members:
+    for (path, weight), calibration in zip(members, calibrations, strict=True):
         member = Path(path).resolve()
         if not member.is_relative_to(root):
             raise DataError(f"member {path} is not inside the ensemble directory", path=where,
@@ -90,8 +99,12 @@ def save_weighted_ensemble(ensemble_dir: str | Path, members: Sequence[tuple[Pat
             raise DataError(f"member {path} has weight {weight}; weights must be positive",
                             path=where, field="weights")
         entries.append({"path": member.relative_to(root).as_posix(), "kind": _kind(member),
-                        "weight": weight})
+                        "weight": weight, **(calibration.to_json() if calibration else {})})
         targets.append(_targets(member))
+        if calibration is not None and len(calibration.scale) != len(targets[-1]):
+            raise DataError(f"member {path}: calibration for {len(calibration.scale)} targets, "
+                            f"the member predicts {len(targets[-1])}", path=where,
+                            field="members")
     if any(t != targets[0] for t in targets):
         raise DataError(f"members predict different targets: {targets}", path=where,
                         field="members")
@@ -102,9 +115,13 @@ def save_weighted_ensemble(ensemble_dir: str | Path, members: Sequence[tuple[Pat
     return root
 
 
-def weighted_members(ensemble_dir: str | Path) -> list[tuple[Path, str, float]] | None:
-    """(directory, kind, weight) of each member of a weighted ensemble (None: the directory
-    is not one); DataError naming the file and field when ensemble.json is malformed."""
+Member = tuple[Path, str, float, Calibration | None]  # directory, kind, weight, calibration
+
+
+def weighted_members(ensemble_dir: str | Path) -> list[Member] | None:
+    """(directory, kind, weight, calibration) of each member of a weighted ensemble (None: the
+    directory is not one); DataError naming the file and field when ensemble.json is
+    malformed."""
     path = Path(ensemble_dir) / ENSEMBLE_FILE
     if not path.is_file():
         return None
@@ -125,15 +142,18 @@ def weighted_members(ensemble_dir: str | Path) -> list[tuple[Path, str, float]] 
         if member[1] not in (MODEL, RIDGE) or not (math.isfinite(member[2]) and member[2] > 0):
             raise DataError(f"member {i}: kind must be {MODEL} or {RIDGE} and weight positive, "
                             f"got {member[1]!r}, {member[2]}", path=str(path), field="members")
-        out.append(member)
+        n_targets = len(doc.get("targets") or entry.get("scale") or [])
+        out.append((*member, Calibration.from_json(entry, n_targets, f"{path} member {i}")))
     return out
 
 
 class WeightedEnsemble:
     """Members (models and / or a k-mer ridge) predicting the same targets, weighted."""
 
-    def __init__(self, members: Sequence[AnyPredictor], weights: Sequence[float]) -> None:
+    def __init__(self, members: Sequence[AnyPredictor], weights: Sequence[float],
+                 calibrations: Sequence[Calibration | None] | None = None) -> None:
         self.members, self.weights = list(members), np.asarray(weights, np.float64)
+        self.calibrations = list(calibrations or [None] * len(self.members))
 
     @property
     def targets(self) -> list[str]:
@@ -142,9 +162,12 @@ class WeightedEnsemble:
 
     def predict(self, sequences: Sequence[str] | pa.Array | pa.ChunkedArray,
                 batch_size: int = 1024) -> np.ndarray:
-        """sum(w_i * p_i) / sum(w_i) over the members' predictions (N, n_targets)."""
-        total = sum(w * np.asarray(m.predict(sequences, batch_size), np.float64)
-                    for m, w in zip(self.members, self.weights, strict=True))
+        """sum(w_i * c_i(p_i)) / sum(w_i) over the members' calibrated predictions
+        (N, n_targets)."""
+        total = 0.0
+        for m, w, c in zip(self.members, self.weights, self.calibrations, strict=True):
+            pred = np.asarray(m.predict(sequences, batch_size), np.float64)
+            total = total + w * (c.apply(pred) if c is not None else pred)
         return total / self.weights.sum()
 
 
@@ -157,8 +180,8 @@ def load_any_predictor(model_dir: str | Path,
     if members is None:
         return load_predictor(model_dir, device)
     loaded = [RidgePredictor(load_kmer_ridge(path)) if kind == RIDGE else load_model(path, device)
-              for path, kind, _ in members]
-    return WeightedEnsemble(loaded, [w for _, _, w in members])
+              for path, kind, _, _ in members]
+    return WeightedEnsemble(loaded, [m[2] for m in members], [m[3] for m in members])
 
 
 def any_trained_on(model_dir: str | Path) -> TrainedOn | None:

@@ -225,11 +225,12 @@ def write_ensemble(exp: ExperimentDir, doc: dict[str, Any], plan: dict[str, Any]
     info = {"search": exp.name}
     plan.pop(SELECTION, None)
     if ridge is not None:
-        selection = select_refit(exp, plan, models, ridge.model.targets,
-                                 tuple(doc["options"]["val_folds"]))
-        if selection is not None:
+        selected = select_refit(exp, plan, models, ridge.model.targets,
+                                tuple(doc["options"]["val_folds"]))
+        if selected is not None:
+            selection, validation = selected
             plan[SELECTION] = selection_record(selection)
-            return write_selected(exp, plan, models, selection, ridge, info)
+            return write_selected(exp, plan, models, selection, ridge, info, validation)
         print("no search model to judge the configurations by on validation rows (Tune's "
               "files gone?): the ensemble is the mean of the top configurations' models")
     top_keys = [member_key(c["key"], s) for c in plan["configs"] if c["role"] == TOP

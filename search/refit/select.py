@@ -8,13 +8,18 @@ configuration by the model its search trial kept (its best epoch, in the trial's
 checkpoint), the ridge by a ridge fitted on the train rows. The chosen weights then apply to
 what refit trained on train + val: a configuration's weight to each of its seeds' refit models,
 the ridge's to a ridge fitted on train + val, saved in the ensemble directory (no pickle).
+Each of those is calibrated to its stand-in's mean and spread on the validation rows
+(prixfixe_blocks/evaluation/calibration.py), so every member keeps the share of the mix that
+was validated (a refit model spread 7x wider than its search model no longer takes 7x it).
 Configurations whose search model is gone (Tune's files deleted) or whose refit models are
 missing are not candidates; with no model candidate at all there is no selection (None).
 """
 
 from __future__ import annotations
 
+import math
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +30,25 @@ from ray import tune
 from prixfixe_blocks.data.format.splits import TRAIN, VAL
 from prixfixe_blocks.data.read.parts import split_loader
 from prixfixe_blocks.evaluation.baseline import READ_BATCH, Baseline, fit_baseline
+from prixfixe_blocks.evaluation.calibration import Calibration, calibrate
 from prixfixe_blocks.evaluation.ensemble import RIDGE, save_weighted_ensemble
 from prixfixe_blocks.evaluation.ridge_io import save_kmer_ridge
 from prixfixe_blocks.evaluation.selection import Selection, select_ensemble
-from prixfixe_blocks.training.export import load_model, trained_on
+from prixfixe_blocks.training.export import load_model, load_predictor, trained_on
 from search.experiment import BEST_MODEL_DIR, ENSEMBLE_DIR, ExperimentDir
 from search.refit.record import member_key
 
 SELECTION = "selection"  # refit.json: what the selection chose (plan[SELECTION])
+FAR_SCALE = 2.0  # a member rescaled by more than this (or less than its inverse) is reported
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The validation rows' sequences and each candidate's stand-in predictions on them: what
+    the selection judged, and what the chosen members are calibrated to."""
+
+    sequences: pa.ChunkedArray
+    stand_ins: dict[str, np.ndarray]
 
 
 def validation_rows(data_dir: str, targets: list[str], val_folds: tuple[int, ...]) -> pa.Table:
@@ -66,9 +82,10 @@ def search_model_predictions(exp: ExperimentDir, configs: dict[str, str],
 
 
 def select_refit(exp: ExperimentDir, plan: dict[str, Any], models: dict[str, Path],
-                 targets: list[str], val_folds: tuple[int, ...]) -> Selection | None:
+                 targets: list[str], val_folds: tuple[int, ...]
+                 ) -> tuple[Selection, Validation] | None:
     """Run (and print) the selection over the refit's configurations (those with every seed
-    refit) and the ridge."""
+    refit) and the ridge; with the stand-ins' validation predictions it was made on."""
     ready = {c["key"]: c["trial_id"] for c in plan["configs"]
              if all(member_key(c["key"], s) in models for s in plan["seeds"])}
     rows = validation_rows(plan["data_dir"], targets, val_folds)
@@ -81,28 +98,58 @@ def select_refit(exp: ExperimentDir, plan: dict[str, Any], models: dict[str, Pat
     labels = np.column_stack([rows.column(t).to_numpy() for t in targets])
     selection = select_ensemble(preds, labels)
     print(selection_text(selection, rows.num_rows))
-    return selection
+    return selection, Validation(seqs, preds)
 
 
 def write_selected(exp: ExperimentDir, plan: dict[str, Any], models: dict[str, Path],
-                   selection: Selection, ridge: Baseline, info: dict[str, Any]) -> Path:
+                   selection: Selection, ridge: Baseline, info: dict[str, Any],
+                   validation: Validation | None = None) -> Path:
     """The ensemble directory of the selection: each chosen configuration's seeds at its
     weight, the ridge (fitted on train + val, saved beside them) at its weight times the seed
-    count, so the shares are the selection's."""
+    count, so the shares are the selection's; each member calibrated to its stand-in on the
+    validation rows when `validation` is given."""
     root = exp.path(ENSEMBLE_DIR)
     seeds = plan["seeds"]
     members: list[tuple[Path, float]] = []
+    names: list[str] = []  # the candidate each member stands for
     for name, weight in selection.weights.items():
         if name == RIDGE:
             some = trained_on(next(iter(models.values())))
             members.append((save_kmer_ridge(root / RIDGE, ridge.model, some),
                             float(weight * len(seeds))))
+            names.append(name)
         else:
             members += [(models[member_key(name, s)], float(weight)) for s in seeds]
+            names += [name] * len(seeds)
     if RIDGE not in selection.weights:
         shutil.rmtree(root / RIDGE, ignore_errors=True)  # a previous selection's
+    calibrations = None
+    if validation is not None:
+        calibrations = [_calibration(path, validation.stand_ins[name], validation.sequences,
+                                     ridge if name == RIDGE else None)
+                        for (path, _), name in zip(members, names, strict=True)]
+        print(calibration_text([p.name for p, _ in members], calibrations))
     return save_weighted_ensemble(root, members, {**info, SELECTION: selection_record(
-        selection)})
+        selection)}, calibrations)
+
+
+def _calibration(member: Path, stand_in: np.ndarray, seqs: pa.ChunkedArray,
+                 ridge: Baseline | None) -> Calibration:
+    """The member's calibration to its stand-in's validation predictions."""
+    own = ridge.model.predict(seqs) if ridge is not None else load_predictor(
+        member, device="cpu").predict(seqs)
+    return calibrate(stand_in, own)
+
+
+def calibration_text(names: list[str], calibrations: list[Calibration]) -> str:
+    """What refit prints of the calibration: the members rescaled far from 1."""
+    farthest = [(name, max(c.scale, key=lambda v: abs(math.log(max(v, 1e-12)))))
+                for name, c in zip(names, calibrations, strict=True)]
+    far = [f"{name} x{s:.2g}" for name, s in farthest if not 1 / FAR_SCALE <= s <= FAR_SCALE]
+    head = ("members calibrated to their stand-ins' mean and spread on validation rows (the "
+            "shares the selection validated)")
+    return head + (f"; rescaled most: {', '.join(far)}" if far else "; none rescaled beyond "
+                   f"x{1 / FAR_SCALE:g}-x{FAR_SCALE:g}")
 
 
 def selection_record(selection: Selection) -> dict[str, Any]:
