@@ -125,6 +125,9 @@ def test_the_ensemble_predicts_the_weighted_mean_of_its_calibrated_members(refit
     each = [Calibration(tuple(m["scale"]), tuple(m["shift"])).apply(
         load_any_predictor(ensemble / m["path"], device="cpu").predict(SEQS))
         for m in doc["members"]]  # every member calibrated to its stand-in
+    scales = {m["path"]: m["scale"] for m in doc["members"]}  # the seeds' mean: one map
+    assert all(scales[f"members/{name}-seed1"] == scales[f"members/{name}-seed0"]
+               for name in doc["selection"]["weights"] if name != RIDGE)
     weights = np.array([m["weight"] for m in doc["members"]], float)
     mixed = load_any_predictor(ensemble, device="cpu").predict(SEQS)
     assert mixed.shape == (2, 1)

@@ -9,8 +9,9 @@ validated (measured on the simulated suite), and a collapsed (near-constant) sta
 only rescales the others. So each member is mapped, per target, onto its stand-in's mean and
 standard deviation on the validation rows: scale = sd(stand-in) / sd(member), capped at
 `MAX_SCALE` (a collapsed member is not blown up into noise), shift = mean(stand-in) - scale *
-mean(member). A refit model's validation predictions are in-sample; only their mean and spread
-are used.
+mean(member). A configuration refit with several seeds is one member of the mix: the mean of
+its seeds is calibrated, and the same map applies to each seed. A refit model's validation
+predictions are in-sample; only their mean and spread are used.
 """
 
 from __future__ import annotations

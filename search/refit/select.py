@@ -125,24 +125,29 @@ def write_selected(exp: ExperimentDir, plan: dict[str, Any], models: dict[str, P
         shutil.rmtree(root / RIDGE, ignore_errors=True)  # a previous selection's
     calibrations = None
     if validation is not None:
-        calibrations = [_calibration(path, validation.stand_ins[name], validation.sequences,
-                                     ridge if name == RIDGE else None)
-                        for (path, _), name in zip(members, names, strict=True)]
-        print(calibration_text([p.name for p, _ in members], calibrations))
+        by_name = _calibrations(names, [p for p, _ in members], validation, ridge)
+        calibrations = [by_name[name] for name in names]
+        print(calibration_text(list(by_name), list(by_name.values())))
     return save_weighted_ensemble(root, members, {**info, SELECTION: selection_record(
         selection)}, calibrations)
 
 
-def _calibration(member: Path, stand_in: np.ndarray, seqs: pa.ChunkedArray,
-                 ridge: Baseline | None) -> Calibration:
-    """The member's calibration to its stand-in's validation predictions."""
-    own = ridge.model.predict(seqs) if ridge is not None else load_predictor(
-        member, device="cpu").predict(seqs)
-    return calibrate(stand_in, own)
+def _calibrations(names: list[str], paths: list[Path], validation: Validation,
+                  ridge: Baseline) -> dict[str, Calibration]:
+    """Candidate name -> the calibration of its members: the mean of a configuration's seeds
+    (what stands in the mix for its search model) mapped onto that model's validation
+    predictions; the map is affine, so each seed gets the same one."""
+    seqs, own = validation.sequences, {}
+    for name, path in zip(names, paths, strict=True):
+        pred = ridge.model.predict(seqs) if name == RIDGE else load_predictor(
+            path, device="cpu").predict(seqs)
+        own.setdefault(name, []).append(np.asarray(pred, np.float64))
+    return {name: calibrate(validation.stand_ins[name], np.mean(preds, axis=0))
+            for name, preds in own.items()}
 
 
 def calibration_text(names: list[str], calibrations: list[Calibration]) -> str:
-    """What refit prints of the calibration: the members rescaled far from 1."""
+    """What refit prints of the calibration: the candidates rescaled far from 1."""
     farthest = [(name, max(c.scale, key=lambda v: abs(math.log(max(v, 1e-12)))))
                 for name, c in zip(names, calibrations, strict=True)]
     far = [f"{name} x{s:.2g}" for name, s in farthest if not 1 / FAR_SCALE <= s <= FAR_SCALE]
