@@ -36,7 +36,7 @@ from prixfixe_blocks.training.weights import WEIGHTS_FILE
 from search.cli import main as cli_main
 from search.experiment import ExperimentDir
 from search.refit.driver import write_ensemble
-from search.refit.select import selection_text, write_selected
+from search.refit.select import write_selected
 from tests.search_support import QUICK, mlflow_runs, simulated_data
 
 pytestmark = pytest.mark.slow  # a long file: conftest runs it first
@@ -199,16 +199,6 @@ def test_without_the_searchs_models_the_ensemble_is_the_top_mean(refit, tmp_path
     assert "selection" not in plan
     assert [m.name for m in ensemble_members(ensemble)] == [
         f"top{c}-seed{s}" for c in (1, 2) for s in (0, 1)]
-
-
-def test_refit_says_plainly_when_the_ridge_alone_wins() -> None:
-    alone = Selection({RIDGE: 1}, 0.6, {"top1": 0.5, RIDGE: 0.6}, (0.6, 0.6))
-    text = selection_text(alone, 120)
-    assert "(120 rows)" in text and "kmer-ridge x1" in text
-    assert "the k-mer ridge alone wins on validation" in text
-    mixed = Selection({"top1": 2, RIDGE: 1}, 0.7, {"top1": 0.5, RIDGE: 0.6}, (0.6, 0.7))
-    assert "alone" not in selection_text(mixed) and "top1 x2 + kmer-ridge x1" in \
-        selection_text(mixed)
 
 
 def test_test_table_compares_models_ensemble_presets_and_baseline(refit) -> None:
