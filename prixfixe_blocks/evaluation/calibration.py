@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from prixfixe_blocks.errors import DataError
+from prixfixe_blocks.evaluation.selection import as_columns
 
 MAX_SCALE = 10.0  # the most a member's spread is stretched to match its stand-in's
 _FLAT = 1e-12  # a standard deviation at or below this is a constant prediction
@@ -66,8 +67,7 @@ class Calibration:
 def calibrate(stand_in: np.ndarray, own: np.ndarray) -> Calibration:
     """The map giving `own`'s predictions `stand_in`'s mean and spread on the same rows
     ((N, n_targets) or (N,) arrays)."""
-    ref = np.asarray(stand_in, np.float64).reshape(len(stand_in), -1)
-    mine = np.asarray(own, np.float64).reshape(len(own), -1)
+    ref, mine = as_columns(stand_in), as_columns(own)
     if ref.shape != mine.shape or len(ref) < 2:
         raise ValueError(f"calibration needs two matching prediction arrays of at least 2 rows, "
                          f"got {ref.shape} and {mine.shape}")

@@ -46,11 +46,12 @@ class Selection:
 
 def mean_pearson(pred: np.ndarray, labels: np.ndarray) -> float:
     """Pearson r between prediction and label columns, averaged over targets."""
-    pred, labels = _columns(pred), _columns(labels)
+    pred, labels = as_columns(pred), as_columns(labels)
     return float(np.mean([pearson(pred[:, j], labels[:, j]) for j in range(labels.shape[1])]))
 
 
-def _columns(values: np.ndarray) -> np.ndarray:
+def as_columns(values: np.ndarray) -> np.ndarray:
+    """An (N,) or (N, n_targets) prediction or label array as float64 (N, n_targets)."""
     values = np.asarray(values, np.float64)
     return values.reshape(len(values), -1)
 
@@ -65,8 +66,8 @@ def select_ensemble(predictions: Mapping[str, np.ndarray], labels: np.ndarray,
         raise ConfigError("ensemble selection needs at least one candidate")
     if rounds < 1:
         raise ConfigError(f"ensemble selection needs at least one round, got {rounds}")
-    y = _columns(labels)
-    preds = {name: _columns(p) for name, p in predictions.items()}
+    y = as_columns(labels)
+    preds = {name: as_columns(p) for name, p in predictions.items()}
     bad = [f"{name} {p.shape}" for name, p in preds.items() if p.shape != y.shape]
     if bad:
         raise ConfigError(f"validation predictions must match the labels' shape {y.shape}: "
