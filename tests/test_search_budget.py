@@ -7,7 +7,9 @@ import pytest
 
 from prixfixe_blocks.errors import ConfigError
 from search.run.budget import (
+    MAX_EPOCHS,
     MEMORY_FRACTION,
+    MIN_EPOCHS,
     MIN_TRIALS,
     USABLE_FRACTION,
     WIDE_EPOCHS,
@@ -65,6 +67,19 @@ def test_a_longer_budget_buys_a_wider_model_or_more_passes() -> None:
     for plan in plans:
         if plan.width != "tiny":  # a wider width is taken only with enough passes
             assert plan.epochs >= WIDE_EPOCHS
+
+
+def test_max_epochs_caps_the_passes_and_buys_trials_instead() -> None:
+    """A budget that affords more than the default cap: the cap binds, and a lower one
+    (`run --max-epochs`) gives fewer passes but more trials; below MIN_EPOCHS is refused."""
+    capped = plan_budget(36000.0, COSTS, **ROWS, slots=2, memory_gb=24.0)
+    longer = plan_budget(36000.0, COSTS, **ROWS, slots=2, memory_gb=24.0,
+                         max_epochs=MAX_EPOCHS * 2)
+    shorter = plan_budget(36000.0, COSTS, **ROWS, slots=2, memory_gb=24.0, max_epochs=MIN_EPOCHS)
+    assert capped.epochs == MAX_EPOCHS < longer.epochs <= MAX_EPOCHS * 2
+    assert shorter.epochs == MIN_EPOCHS and shorter.trials > capped.trials >= longer.trials
+    with pytest.raises(ConfigError, match="--max-epochs must be at least"):
+        plan_budget(600.0, COSTS, **ROWS, slots=2, memory_gb=24.0, max_epochs=MIN_EPOCHS - 1)
 
 
 def test_memory_limits_trials_at_a_time_and_widths() -> None:
@@ -148,3 +163,13 @@ def test_a_budgeted_search_pins_a_batch_that_fits_its_rows(rows: int, fix: list[
     opts = fit_batch(SearchOptions(data="unused", name="x", fix=list(fix)), rows)
     batches = [f for f in opts.fix if f.startswith("strategy.batch_size=")]
     assert batches == ([pinned] if pinned else [])
+
+
+def test_max_epochs_without_a_planned_budget_is_refused(tmp_path, capsys) -> None:
+    """`--max-epochs` only caps a plan: beside --epochs (no plan) it would be silently ignored."""
+    from search.cli import main as cli_main
+
+    code = cli_main(["run", "--data", str(tmp_path), "--name", "x", "--time-budget", "10m",
+                     "--epochs", "5", "--max-epochs", "30", "--storage", str(tmp_path)])
+    assert code == 2 and "--max-epochs caps the passes" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing started or written

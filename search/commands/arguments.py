@@ -193,6 +193,9 @@ def add_search(sub: argparse._SubParsersAction) -> None:
     _add_schedule(run)
     run.add_argument("--width", choices=WIDTHS, default=None,
                      help="block widths (default published, or the budget's)")
+    run.add_argument("--max-epochs", type=int, default=None, metavar="N",
+                     help="with --time-budget alone: the most passes the plan may give a "
+                     "trial (default: search.run.budget.MAX_EPOCHS)")
     run.add_argument("--no-enqueue-presets", action="store_true")
     run.add_argument("--objective", choices=["r", "r,params"], default="r", metavar="r|r,params",
                      help="r: maximise validation Pearson r; r,params: also minimise the "

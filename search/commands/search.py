@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from prixfixe_blocks.errors import ConfigError
 from search.run.budget import parse_duration
 from search.run.driver import dry_run, resume_search, run_search
 from search.run.options import DEFAULT_EPOCHS, DEFAULT_WIDTH, SearchOptions
@@ -15,6 +16,9 @@ def options_from_args(args: argparse.Namespace) -> SearchOptions:
     """SearchOptions from the `run` subcommand's arguments (a time budget alone: planned)."""
     budget = parse_duration(args.time_budget) if args.time_budget is not None else None
     planned = budget is not None and args.width is args.epochs is args.trials is None
+    if args.max_epochs is not None and not planned:
+        raise ConfigError("--max-epochs caps the passes of a planned search: give it with "
+                          "--time-budget and without --width, --epochs or --trials")
     return SearchOptions(
         data=args.data, name=args.name, space=args.space, trials=args.trials,
         epochs=args.epochs or DEFAULT_EPOCHS, sampler=args.sampler, scheduler=args.scheduler,
@@ -26,7 +30,7 @@ def options_from_args(args: argparse.Namespace) -> SearchOptions:
         width=args.width or DEFAULT_WIDTH, budget_plan=planned,
         enqueue_presets=not args.no_enqueue_presets,
         plugins=list(args.plugins), register=args.register, objective=args.objective,
-        max_params=args.max_params,
+        max_params=args.max_params, max_epochs=args.max_epochs,
     )
 
 

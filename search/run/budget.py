@@ -9,7 +9,8 @@ build, the peak memory of one trial) and `plan_budget` picks:
   enqueued first, so the search starts no worse than they are at that width) of at least
   `WIDE_EPOCHS` passes under ASHA, else the width that affords the most passes;
 - the most passes (epochs, the fidelity ASHA spends: a trial still improving earns the next rung,
-  one on a plateau stops) up to `MAX_EPOCHS`, then as many trials as the rest of the budget buys.
+  one on a plateau stops) up to `MAX_EPOCHS` (`run --max-epochs`), then as many trials as the
+  rest of the budget buys.
 Capacity is searched around the chosen width: every width field ranges over half to twice its
 value there (`ranges.Widths`).
 """
@@ -106,13 +107,15 @@ class BudgetPlan:
 
 
 def plan_budget(budget_s: float, costs: list[WidthCost], n_train: int, n_val: int, *,
-                slots: int, memory_gb: float) -> BudgetPlan:
+                slots: int, memory_gb: float, max_epochs: int = MAX_EPOCHS) -> BudgetPlan:
     """The plan for `budget_s` seconds (module docstring). `slots`: trials the CPUs/GPUs run at
-    once; `memory_gb`: the node's memory."""
+    once; `memory_gb`: the node's memory; `max_epochs`: the most passes a trial may get."""
     if budget_s <= 0:
         raise ConfigError(f"--time-budget must be positive, got {budget_s:g}")
+    check_max_epochs(max_epochs)
     plans = [p for cost in sorted(costs, key=lambda c: WIDTHS.index(c.width))
-             if (p := _plan_width(budget_s, cost, n_train, n_val, slots, memory_gb))]
+             if (p := _plan_width(budget_s, cost, n_train, n_val, slots, memory_gb,
+                                  max_epochs))]
     if not plans:
         measured = ", ".join(f"{c.width} {c.memory_gb:.1f} GB" for c in costs)
         raise ConfigError(f"no width fits one trial in {memory_gb * MEMORY_FRACTION:.1f} GB "
@@ -124,8 +127,14 @@ def plan_budget(budget_s: float, costs: list[WidthCost], n_train: int, n_val: in
     return max(fitting, key=lambda p: (p.epochs, -WIDTHS.index(p.width))) if fitting else plans[0]
 
 
+def check_max_epochs(max_epochs: int) -> None:
+    """ConfigError unless `max_epochs` leaves the plan a choice (at least `MIN_EPOCHS`)."""
+    if max_epochs < MIN_EPOCHS:
+        raise ConfigError(f"--max-epochs must be at least {MIN_EPOCHS}, got {max_epochs}")
+
+
 def _plan_width(budget_s: float, cost: WidthCost, n_train: int, n_val: int, slots: int,
-                memory_gb: float) -> BudgetPlan | None:
+                memory_gb: float, max_epochs: int) -> BudgetPlan | None:
     """The most passes (then trials) at one width; None when one trial does not fit in memory."""
     by_memory = math.floor(memory_gb * MEMORY_FRACTION / max(cost.memory_gb, 1e-9))
     if by_memory < 1:
@@ -133,7 +142,7 @@ def _plan_width(budget_s: float, cost: WidthCost, n_train: int, n_val: int, slot
     parallel = max(1, min(slots, by_memory))
     usable = budget_s * USABLE_FRACTION
     best = None
-    for epochs in range(MIN_EPOCHS, MAX_EPOCHS + 1):
+    for epochs in range(MIN_EPOCHS, max_epochs + 1):
         grace = first_rung(epochs)
         mean = expected_epochs(epochs, asha_rungs(epochs, grace, ASHA_REDUCTION), ASHA_REDUCTION)
         trial_s = cost.build_s + mean * cost.epoch_s(n_train, n_val)

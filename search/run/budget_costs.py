@@ -26,7 +26,7 @@ import torch
 from prixfixe_blocks.ranges import WIDTHS
 from prixfixe_blocks.strategies.strategy_spec import BATCH_SIZES
 from prixfixe_blocks.training.plan import MIN_STEPS_PER_PASS, batch_for_rows
-from search.run.budget import MIN_EPOCHS, MIN_TRIALS, WidthCost, plan_budget
+from search.run.budget import MAX_EPOCHS, MIN_EPOCHS, MIN_TRIALS, WidthCost, plan_budget
 from search.run.estimate import CPU_RATE_BATCH, CPU_TIMING_BATCH, row_counts, time_model
 from search.run.options import SearchOptions, run_overrides
 from spaces import config_to_spec, load_space, parse_fixes, sample_configs
@@ -149,7 +149,8 @@ def apply_budget(opts: SearchOptions) -> SearchOptions:
                         int(max(1, opts.cpus_per_trial)),
                         affordable(budget, n_train, n_val, slots))
     left = max(1.0, budget - (time.time() - start))
-    plan = plan_budget(left, costs, n_train, n_val, slots=slots, memory_gb=node_memory_gb())
+    plan = plan_budget(left, costs, n_train, n_val, slots=slots, memory_gb=node_memory_gb(),
+                       max_epochs=opts.max_epochs or MAX_EPOCHS)
     for cost in costs:
         print(f"  width {cost.width}: {1 / max(cost.train_s, 1e-12):,.0f} training seq/s per "
               f"trial, ~{cost.memory_gb:.1f} GB per trial")

@@ -51,6 +51,7 @@ class SearchOptions:
     objective: str = SINGLE  # "r", or "r,params" (multi-objective: r vs parameter count)
     max_params: int | None = None  # configurations above this many parameters are not trained
     budget_plan: bool = False  # width, epochs, trials and concurrency chosen from time_budget
+    max_epochs: int | None = None  # the budget plan's most passes (default budget.MAX_EPOCHS)
 
 @dataclass
 class Prepared:
