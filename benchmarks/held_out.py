@@ -65,7 +65,8 @@ def search_arm(data: Dataset, budget: str, seed: int, work: Path,
     search_s = time.perf_counter() - start
     cli("refit", name, "--storage", str(runs), log=log)
     refit_s = time.perf_counter() - start - search_s
-    return {**refit_scores(data, runs / name, work), "search_s": search_s, "refit_s": refit_s}
+    return {**refit_scores(data, runs / name, work), "search_s": search_s, "refit_s": refit_s,
+            "run": name}
 
 
 def refit_scores(data: Dataset, root: Path, work: Path) -> dict[str, Any]:
@@ -92,7 +93,8 @@ def reselect(args: argparse.Namespace) -> dict[str, Any]:
         for label, arms in results["datasets"].get(name, {}).get("budgets", {}).items():
             budget, *run_args = label.split(" ")
             for seed, arm in arms.get("search", {}).items():
-                root = work / "runs" / arm_name(name, budget, int(seed), tuple(run_args))
+                root = work / "runs" / arm.get("run", arm_name(name, budget, int(seed),
+                                                               tuple(run_args)))
                 if budget not in args.budgets.split(",") or not (root / REFIT_FILE).is_file():
                     continue
                 cli("refit", root.name, "--storage", str(root.parent),

@@ -22,13 +22,17 @@ import re
 from dataclasses import dataclass
 
 from prixfixe_blocks.errors import ConfigError
+from prixfixe_blocks.presets import AUTOSOME_STRATEGY
 from prixfixe_blocks.ranges import WIDTHS
 from search.run.estimate import asha_rungs, expected_epochs
 from search.study.searcher import ASHA_REDUCTION, first_rung
 
 MIN_TRIALS = 8  # the presets plus a few sampled configurations
 WIDE_EPOCHS = 8  # passes a width must afford before a wider one is preferred to more passes
-MIN_EPOCHS, MAX_EPOCHS = 3, 20
+MIN_EPOCHS = 3
+# The DREAM presets' epochs, what `train --time-budget` gives a preset alone: no trial of the
+# search is capped below that (a cap of 20 lost to DREAM-CNN trained alone on small data).
+MAX_EPOCHS = AUTOSOME_STRATEGY.epochs
 MEMORY_FRACTION = 0.7  # of the node's memory, for all concurrent trials (Ray kills at 0.95)
 USABLE_FRACTION = 0.85  # of the budget planned for trials (start-up, stragglers, the summary)
 # kept off the search's clock: the wrap-up after it stops (trials stopped, leaderboard, plot, best
