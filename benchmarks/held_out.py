@@ -66,7 +66,7 @@ def search_arm(data: Dataset, budget: str, seed: int, work: Path,
     cli("refit", name, "--storage", str(runs), log=log)
     refit_s = time.perf_counter() - start - search_s
     return {**refit_scores(data, runs / name, work), "search_s": search_s, "refit_s": refit_s,
-            "run": name}
+            "run": str((runs / name).resolve())}
 
 
 def refit_scores(data: Dataset, root: Path, work: Path) -> dict[str, Any]:
@@ -93,6 +93,7 @@ def reselect(args: argparse.Namespace) -> dict[str, Any]:
         for label, arms in results["datasets"].get(name, {}).get("budgets", {}).items():
             budget, *run_args = label.split(" ")
             for seed, arm in arms.get("search", {}).items():
+                # where the arm ran ("run": absolute; older arms: by name under WORK)
                 root = work / "runs" / arm.get("run", arm_name(name, budget, int(seed),
                                                                tuple(run_args)))
                 if budget not in args.budgets.split(",") or not (root / REFIT_FILE).is_file():
