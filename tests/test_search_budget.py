@@ -166,10 +166,14 @@ def test_a_budgeted_search_pins_a_batch_that_fits_its_rows(rows: int, fix: list[
 
 
 def test_max_epochs_without_a_planned_budget_is_refused(tmp_path, capsys) -> None:
-    """`--max-epochs` only caps a plan: beside --epochs (no plan) it would be silently ignored."""
+    """`--max-epochs` only caps a plan: beside --epochs (no plan) it would be silently ignored;
+    a cap below MIN_EPOCHS is refused before the planner times anything."""
     from search.cli import main as cli_main
 
     code = cli_main(["run", "--data", str(tmp_path), "--name", "x", "--time-budget", "10m",
                      "--epochs", "5", "--max-epochs", "30", "--storage", str(tmp_path)])
     assert code == 2 and "--max-epochs caps the passes" in capsys.readouterr().err
+    code = cli_main(["run", "--data", str(tmp_path), "--name", "x", "--time-budget", "10m",
+                     "--max-epochs", str(MIN_EPOCHS - 1), "--storage", str(tmp_path)])
+    assert code == 2 and "--max-epochs must be at least" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # nothing started or written

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from prixfixe_blocks.errors import ConfigError
-from search.run.budget import parse_duration
+from search.run.budget import check_max_epochs, parse_duration
 from search.run.driver import dry_run, resume_search, run_search
 from search.run.options import DEFAULT_EPOCHS, DEFAULT_WIDTH, SearchOptions
 
@@ -16,9 +16,11 @@ def options_from_args(args: argparse.Namespace) -> SearchOptions:
     """SearchOptions from the `run` subcommand's arguments (a time budget alone: planned)."""
     budget = parse_duration(args.time_budget) if args.time_budget is not None else None
     planned = budget is not None and args.width is args.epochs is args.trials is None
-    if args.max_epochs is not None and not planned:
-        raise ConfigError("--max-epochs caps the passes of a planned search: give it with "
-                          "--time-budget and without --width, --epochs or --trials")
+    if args.max_epochs is not None:
+        if not planned:
+            raise ConfigError("--max-epochs caps the passes of a planned search: give it with "
+                              "--time-budget and without --width, --epochs or --trials")
+        check_max_epochs(args.max_epochs)  # before the minute of timing, not after it
     return SearchOptions(
         data=args.data, name=args.name, space=args.space, trials=args.trials,
         epochs=args.epochs or DEFAULT_EPOCHS, sampler=args.sampler, scheduler=args.scheduler,
