@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from prixfixe_blocks.errors import ConfigError, DataError
+from prixfixe_blocks.evaluation import selection
 from prixfixe_blocks.evaluation.ensemble import (
     RIDGE,
     any_trained_on,
@@ -66,6 +67,42 @@ def test_complementary_members_are_mixed_and_beat_each_alone() -> None:
     assert set(chosen.weights) == {"a", "b"}  # the uninformative one is never added
     assert chosen.score > max(chosen.single.values()) + 0.05
     assert chosen.describe().count(" x") == 2
+
+
+def test_each_members_share_of_the_mix_is_reported_beside_its_weight() -> None:
+    """A near-flat candidate (an undertrained trial) can take most rounds and be a small part
+    of the prediction: the share (weight x spread, normalised) says so."""
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=(300, 2))
+    preds = {f"m{i}": y * rng.uniform(0.2, 1) + rng.normal(size=y.shape) for i in range(4)}
+    preds["m3"] = 0.01 * preds["m3"] + 7.0  # barely spread
+    chosen = select_ensemble(preds, y)
+    assert chosen.weights["m3"] > sum(chosen.weights.values()) / 2  # most rounds ...
+    assert chosen.shares["m3"] < 0.1  # ... a small part of the mix
+    assert set(chosen.shares) == set(chosen.weights) and sum(chosen.shares.values()) == \
+        pytest.approx(1.0)
+    spread = {k: w * preds[k].std(axis=0).mean() for k, w in chosen.weights.items()}
+    assert chosen.shares == pytest.approx({k: v / sum(spread.values()) for k, v in spread.items()})
+    text = chosen.describe()
+    assert text.endswith(f"m3 x{chosen.weights['m3']} ({chosen.shares['m3']:.0%})")  # smallest last
+
+
+def test_candidates_below_half_the_best_are_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Library pruning: a weak candidate whose errors are its own gains a little on the
+    validation rows, so the greedy would add it; scoring below PRUNE x the best, it is left
+    out (and said so); when every candidate scores below 0 the best still stands."""
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=800)
+    preds = {"good": y + rng.normal(size=800), "weak": 0.15 * y + rng.normal(size=800)}
+    monkeypatch.setattr(selection, "PRUNE", 0.0)
+    assert "weak" in select_ensemble(preds, y).weights  # what pruning prevents
+    monkeypatch.undo()
+    chosen = select_ensemble(preds, y)
+    assert chosen.weights == {"good": 1} and chosen.pruned == ("weak",)
+    assert 0 < chosen.single["weak"] < selection.PRUNE * chosen.single["good"]
+    negative = select_ensemble({"a": -y + rng.normal(size=800), "b": -y + rng.normal(
+        size=800) * 3}, y)
+    assert negative.weights == {"b": 1} and negative.pruned == ()  # the least bad: no floor
 
 
 def test_the_ridge_alone_is_chosen_when_mixing_in_a_model_only_hurts() -> None:

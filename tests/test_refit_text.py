@@ -1,5 +1,5 @@
-"""What refit prints of its ensemble: the selection (plainly when the ridge alone wins) and
-the members its calibration rescaled most."""
+"""What refit prints of its ensemble: the selection (members' shares, the candidates left out,
+plainly when the ridge alone wins) and the members its calibration rescaled most."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ def test_refit_says_plainly_when_the_ridge_alone_wins() -> None:
     mixed = Selection({"top1": 2, RIDGE: 1}, 0.7, {"top1": 0.5, RIDGE: 0.6}, (0.6, 0.7))
     assert "alone" not in selection_text(mixed) and "top1 x2 + kmer-ridge x1" in \
         selection_text(mixed)
+    assert "left out" not in selection_text(mixed)
+    pruned = Selection({"top1": 2, RIDGE: 1}, 0.7, {"top1": 0.5, "top2": 0.1, RIDGE: 0.6},
+                       (0.6, 0.7), {"top1": 0.25, RIDGE: 0.75}, ("top2",))
+    text = selection_text(pruned)
+    assert "kmer-ridge x1 (75%) + top1 x2 (25%)" in text
+    assert "left out (val r below 0.5 x the best's): top2 0.1000" in text
 
 
 def test_refit_names_the_members_its_calibration_rescaled_most() -> None:

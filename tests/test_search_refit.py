@@ -232,6 +232,9 @@ def test_mlflow_has_one_nested_run_per_refit_trial_and_one_for_the_ensemble(refi
     chosen = plan["selection"]
     assert ensemble["tags.ensemble_members"].iloc[0] == f"selected ensemble ({chosen['describe']})"
     assert json.loads(ensemble["tags.ensemble_weights"].iloc[0]) == chosen["weights"]
+    shares = json.loads(ensemble["tags.ensemble_shares"].iloc[0])
+    assert set(shares) == set(chosen["weights"]) and sum(shares.values()) == pytest.approx(
+        1.0, abs=0.01)
     assert ensemble["metrics.val_pearson"].iloc[0] == pytest.approx(chosen["val_pearson"])
     client = MlflowClient(doc["tracking_uri"])
     names = {a.path for a in client.list_artifacts(ensemble["run_id"].iloc[0], "refit")}

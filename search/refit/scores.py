@@ -196,6 +196,9 @@ def log_refit(exp: ExperimentDir, doc: dict[str, Any], plan: dict[str, Any],
     if plan.get(SELECTION):
         record = plan[SELECTION]
         client.set_tag(run_id, "ensemble_weights", json.dumps(record["weights"]))
+        if record.get("shares"):  # each member's part of the mix (weights are rounds)
+            client.set_tag(run_id, "ensemble_shares", json.dumps(
+                {name: round(share, 3) for name, share in record["shares"].items()}))
         client.log_metric(run_id, "val_pearson", float(record["val_pearson"]))
         for name, value in record["single_val_pearson"].items():
             client.log_metric(run_id, f"val_pearson.{name}", float(value))

@@ -33,7 +33,7 @@ from prixfixe_blocks.evaluation.baseline import READ_BATCH, Baseline, fit_baseli
 from prixfixe_blocks.evaluation.calibration import Calibration, calibrate
 from prixfixe_blocks.evaluation.ensemble import RIDGE, save_weighted_ensemble
 from prixfixe_blocks.evaluation.ridge_io import save_kmer_ridge
-from prixfixe_blocks.evaluation.selection import Selection, select_ensemble
+from prixfixe_blocks.evaluation.selection import PRUNE, Selection, select_ensemble
 from prixfixe_blocks.training.export import load_model, load_predictor, trained_on
 from search.experiment import BEST_MODEL_DIR, ENSEMBLE_DIR, ExperimentDir
 from search.refit.record import member_key
@@ -161,7 +161,8 @@ def selection_record(selection: Selection) -> dict[str, Any]:
     """What refit.json, ensemble.json and MLflow keep of a selection."""
     return {"weights": selection.weights, "val_pearson": selection.score,
             "single_val_pearson": selection.single, "rounds": len(selection.history),
-            "describe": selection.describe(), "best_single": selection.best_single}
+            "describe": selection.describe(), "best_single": selection.best_single,
+            "shares": selection.shares, "pruned": list(selection.pruned)}
 
 
 def selection_text(selection: Selection, n_rows: int | None = None) -> str:
@@ -171,6 +172,10 @@ def selection_text(selection: Selection, n_rows: int | None = None) -> str:
     lines = [f"ensemble chosen on validation{rows} by greedy forward selection: "
              f"{selection.describe()} (val r {selection.score:.4f}; best single: {best} "
              f"{selection.single[best]:.4f})"]
+    if selection.pruned:
+        lines.append(f"left out (val r below {PRUNE:g} x the best's): "
+                     + ", ".join(f"{name} {selection.single[name]:.4f}"
+                                 for name in selection.pruned))
     if set(selection.weights) == {RIDGE}:
         lines.append("the k-mer ridge alone wins on validation: no refit model (nor any mix "
                      "with one) scored higher, so the ensemble is the k-mer ridge")
