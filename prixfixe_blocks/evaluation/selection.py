@@ -78,12 +78,12 @@ def as_columns(values: np.ndarray) -> np.ndarray:
 
 
 def select_ensemble(predictions: Mapping[str, np.ndarray], labels: np.ndarray,
-                    rounds: int = DEFAULT_ROUNDS) -> Selection:
+                    rounds: int = DEFAULT_ROUNDS, prune: float = PRUNE) -> Selection:
     """Greedy forward selection with replacement over `predictions` (name -> (n_val,
     n_targets) array, or (n_val,) for one target) against `labels`, for `rounds` rounds,
     keeping the best-scoring round (the earliest on ties). A candidate with a non-finite
     prediction (a diverged model) is not chosen, its single score NaN; nor is one scoring
-    below `PRUNE` times the best single score (`Selection.pruned`)."""
+    below `prune` times the best single score (`Selection.pruned`; 0: none is left out)."""
     if not predictions:
         raise ConfigError("ensemble selection needs at least one candidate")
     if rounds < 1:
@@ -102,7 +102,7 @@ def select_ensemble(predictions: Mapping[str, np.ndarray], labels: np.ndarray,
     if not preds:
         raise ConfigError("ensemble selection: no candidate has finite validation predictions")
     top = max(single[name] for name in preds)
-    floor = PRUNE * top if top > 0 else -np.inf
+    floor = prune * top if top > 0 else -np.inf
     pruned = tuple(name for name in preds if single[name] < floor)
     preds = {name: p for name, p in preds.items() if name not in pruned}
     total = np.zeros_like(y)
