@@ -15,7 +15,7 @@ standardised candidates instead (weights = shares) was measured on 8 saved 3-min
 and did not score higher on test rows (README, "Results on held-out data"), so the mean stays
 on the candidates' own scales, where a flat, undertrained candidate weighs little. Candidates
 scoring below half the best single score are left out first (library pruning, Caruana et al.
-2006): on those 8 searches the greedy had given such candidates 11-23 of 25 rounds, and twice
+2006): on those 8 searches the greedy had given such candidates 8-23 of 25 rounds, and twice
 the ensemble then scored below the ridge alone on test rows.
 """
 
