@@ -40,9 +40,9 @@ PRUNE = 0.5
 @dataclass(frozen=True)
 class Selection:
     """The chosen ensemble: candidate name -> integer weight (chosen ones only), its score on
-    the validation rows, each candidate's own score, the score after every round, and each
+    the validation rows, each candidate's own score, the score after every round, each
     member's share of the mix (fraction of the weighted spread; empty: not known), and the
-    candidates left out for scoring below `PRUNE` times the best."""
+    candidates left out for scoring below the pruning fraction of the best."""
 
     weights: dict[str, int]
     score: float
